@@ -1,0 +1,60 @@
+# nvcf-conformance — the two commands a user needs are `make conformance` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NVCF := $(BIN)/nvcf-conformance
+PYTEST_ARGS ?=
+
+.PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts \
+        kind-up kind-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed ## create .venv and install the harness with its dev tools
+
+tools: ## build (or link) the pinned toolchain into bin/ — cached, so a second run takes seconds
+	bash tools/build.sh
+
+env-up: install tools ## start registry + KWOK cluster (+ reference NVCF)
+	$(NVCF) env up
+
+env-down: install ## stop everything env-up started
+	$(NVCF) env down
+
+conformance: install tools ## the main job: embedded env + charts + suites + report
+	bash scripts/conformance.sh
+
+test: install tools ## the project's own tests (unit, meta, env, charts, probe, kind config)
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: bench-env bench-charts ## all benchmarks
+
+bench-env: install ## cold/warm `make tools`, env up/down times, peak memory
+	$(BIN)/python -m conformance.bench.env
+
+bench-charts: install tools ## cold and warm build+push of all sample charts
+	$(BIN)/python -m conformance.bench.charts
+
+kind-up: install ## kind cluster + local registry (needs a Docker engine)
+	bash kind-config/up.sh multi
+
+kind-down: install
+	bash kind-config/down.sh
+
+clean: ## stop the env and remove run state (keeps the tool cache)
+	-$(NVCF) env down
+	rm -rf .run reports/*/

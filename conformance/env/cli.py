@@ -1,0 +1,68 @@
+"""`nvcf-conformance env up|down|status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from conformance.env import manager
+from conformance.env.config import load_config
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    env = sub.add_parser("env", help="the embedded environment: OCI registry + KWOK cluster (+ reference NVCF)")
+    env_sub = env.add_subparsers(dest="env_command", metavar="ACTION", required=True)
+
+    up = env_sub.add_parser("up", help="start everything and wait until it is healthy")
+    up.add_argument("--config", type=Path, help="YAML file overriding registry port/user, cluster name, node shape")
+    up.set_defaults(func=_up)
+
+    down = env_sub.add_parser("down", help="stop exactly what `env up` started")
+    down.set_defaults(func=_down)
+
+    st = env_sub.add_parser("status", help="say what runs")
+    st.add_argument("--json", action="store_true", help="one JSON object (includes credentials: for tools and CI)")
+    st.set_defaults(func=_status)
+
+
+def _say(message: str) -> None:
+    print(f"[env] {message}", file=sys.stderr, flush=True)
+
+
+def _up(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    current = manager.up(cfg, _say)
+    _print_summary(current)
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    stopped = manager.down(_say)
+    _say(f"stopped {len(stopped)} processes" if stopped else "nothing to stop")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    current = manager.status()
+    if args.json:
+        print(json.dumps(current, indent=2))
+        return 0 if current["running"] else 1
+    if not current.get("processes"):
+        print("no embedded environment is running (start one with `nvcf-conformance env up`)")
+        return 1
+    _print_summary(current)
+    for proc in current["processes"]:
+        mark = "running" if proc.get("alive", True) else "STOPPED"
+        print(f"  {proc['name']:<24} pid {proc['pid']:<8} {mark:<8} log {proc['log']}")
+    return 0 if current["running"] else 1
+
+
+def _print_summary(current: dict[str, Any]) -> None:
+    reg = current.get("registry") or {}
+    print(f"registry    {reg.get('address', '-')} (user {reg.get('username', '-')}; password: env status --json)")
+    print(f"kubeconfig  {current.get('kubeconfig', '-')}")
+    nvcf = current.get("nvcf") or {}
+    print(f"nvcf        {nvcf.get('gateway', 'not started')}")

@@ -1,0 +1,5 @@
+import sys
+
+from mini_service.app import main
+
+sys.exit(main())

@@ -1,0 +1,249 @@
+"""HTTP front end: KServe v2 REST, raw echo and the /probe introspection endpoint."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from mini_service import SERVER_NAME, __version__, introspect
+from mini_service.config import Config
+from mini_service.echo_model import InferError, Models, infer_json, reflected_metadata
+from mini_service.readiness import Readiness
+
+# Large enough for NVCF's large-payload cases, small enough that a runaway client cannot exhaust memory.
+MAX_BODY_BYTES = 256 * 1024 * 1024
+
+
+class _BodyError(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Server(ThreadingHTTPServer):
+    # Keep-alive handler threads must not hold up shutdown.
+    daemon_threads = True
+    # Lets a restarted probe rebind its port at once instead of waiting out TIME_WAIT.
+    allow_reuse_address = True
+
+    def __init__(self, config: Config, readiness: Readiness) -> None:
+        self.config = config
+        self.readiness = readiness
+        self.models = Models(config.models)
+        if ":" in config.host:
+            self.address_family = socket.AF_INET6
+        super().__init__((config.host, config.http_port), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    # HTTP/1.1 keeps connections open, which is what NVCF gateways and load generators expect.
+    protocol_version = "HTTP/1.1"
+    server_version = f"{SERVER_NAME}/{__version__}"
+
+    # ---- plumbing -------------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.config.access_log:
+            sys.stderr.write(f"{SERVER_NAME} http {self.address_string()} {format % args}\n")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length_text = self.headers.get("Content-Length")
+        if not length_text:
+            return b""
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise _BodyError(HTTPStatus.BAD_REQUEST, "invalid Content-Length") from None
+        if length < 0:
+            raise _BodyError(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
+        if length > MAX_BODY_BYTES:
+            raise _BodyError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {MAX_BODY_BYTES} bytes")
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        # http.server does not undo chunked framing, and proxies in front of the probe may use it.
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BodyError(HTTPStatus.BAD_REQUEST, "invalid chunk size") from None
+            if size == 0:
+                # Drain optional trailers up to the blank line that ends the message.
+                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _BodyError(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {MAX_BODY_BYTES} bytes"
+                )
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(8)  # the CRLF that closes each chunk
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+        self._send(status, body, "application/json")
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(status, {"error": message})
+
+    def _dispatch(self) -> None:
+        try:
+            body = self._read_body()
+        except _BodyError as exc:
+            # The unread body would corrupt the next request on this connection.
+            self.close_connection = True
+            self._error(exc.status, str(exc))
+            return
+        try:
+            self._route(body)
+        except Exception as exc:  # the probe must answer, not drop the connection
+            self.close_connection = True
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+    # ---- routing --------------------------------------------------------------------------------
+
+    def _route(self, body: bytes) -> None:
+        url = urlsplit(self.path)
+        path = unquote(url.path).rstrip("/") or "/"
+        parts = path.strip("/").split("/")
+        method = self.command
+
+        if parts[0] == "probe":
+            self._probe(url.query, body)
+        elif path == "/echo":
+            if method != "POST":
+                self._error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST")
+                return
+            self._send(HTTPStatus.OK, body, self.headers.get("Content-Type", "application/octet-stream"))
+        elif parts[0] == "v2":
+            self._v2(method, parts[1:], body)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no route for {path}")
+
+    def _v2(self, method: str, parts: list[str], body: bytes) -> None:
+        readiness = self.server.readiness
+        if parts == []:
+            if method != "GET":
+                self._error(HTTPStatus.METHOD_NOT_ALLOWED, "use GET")
+                return
+            self._json(HTTPStatus.OK, {"name": SERVER_NAME, "version": __version__, "extensions": []})
+            return
+        if parts[0] == "health" and len(parts) == 2 and parts[1] in ("live", "ready"):
+            ok = readiness.is_live() if parts[1] == "live" else readiness.is_ready()
+            status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
+            self._json(status, {parts[1]: ok})
+            return
+        if parts[0] != "models" or len(parts) < 2:
+            self._error(HTTPStatus.NOT_FOUND, f"no route for /v2/{'/'.join(parts)}")
+            return
+
+        model, rest = parts[1], parts[2:]
+        version: str | None = None
+        if len(rest) >= 2 and rest[0] == "versions":
+            version, rest = rest[1], rest[2:]
+        if not self.server.models.knows(model):
+            self._error(HTTPStatus.NOT_FOUND, f"unknown model {model!r}")
+            return
+
+        if rest == [] and method == "GET":
+            self._json(HTTPStatus.OK, self.server.models.metadata(model, version))
+        elif rest == ["ready"] and method == "GET":
+            ready = readiness.is_ready()
+            status = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+            self._json(status, {"name": model, "ready": ready})
+        elif rest == ["infer"] and method == "POST":
+            self._infer(model, version, body)
+        elif rest in ([], ["ready"], ["infer"]):
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed here")
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no route for {self.path}")
+
+    # ---- endpoints ------------------------------------------------------------------------------
+
+    def _infer(self, model: str, version: str | None, body: bytes) -> None:
+        if not self.server.readiness.is_ready():
+            # Answering before readiness would hide an NVCF implementation that routes too early.
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, "not ready")
+            return
+        try:
+            request = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._error(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}")
+            return
+        try:
+            reflected = reflected_metadata(list(self.headers.items()))
+            response = infer_json(model, version, request, reflected)
+        except InferError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        self._json(HTTPStatus.OK, response)
+
+    def _probe(self, query: str, body: bytes) -> None:
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        facts = introspect.process_facts()
+        self._json(
+            HTTPStatus.OK,
+            {
+                "method": self.command,
+                "path": urlsplit(self.path).path,
+                "query": parse_qs(query, keep_blank_values=True),
+                "headers": headers,
+                "body_bytes": len(body),
+                "client": self.client_address[0],
+                "pod": introspect.pod_identity(),
+                "env": introspect.redacted_env(),
+                "values": introspect.read_values(self.server.config.values_dir),
+                "values_dir": self.server.config.values_dir,
+                "models": list(self.server.config.models),
+                "ready": self.server.readiness.is_ready(),
+                "server": {"name": SERVER_NAME, "version": __version__},
+                **facts,
+            },
+        )
+
+
+class HttpFrontEnd:
+    """The HTTP listener, served from a background thread."""
+
+    def __init__(self, config: Config, readiness: Readiness) -> None:
+        self._server = _Server(config, readiness)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        # shutdown() waits for serve_forever to return, so it would hang if that never started.
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
