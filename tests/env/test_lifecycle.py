@@ -52,3 +52,21 @@ def test_up_status_down_leaves_no_process(tmp_path: Path) -> None:
     assert not [pid for pid in pids if _alive(pid)]
     after = _cli(tmp_path, "env", "status", "--json")
     assert after.returncode == 1 and json.loads(after.stdout)["running"] is False
+
+
+def test_failed_component_is_named_with_its_log_and_nothing_is_left(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "env.yaml"
+        cfg.write_text(f"registry: {{port: {port}}}\nstartTimeoutSeconds: 5\n")
+        up = _cli(tmp_path, "env", "up", "--config", str(cfg))
+    assert up.returncode == 2
+    last = up.stderr.strip().splitlines()[-1]
+    assert last.startswith("nvcf-conformance: error: registry failed")
+    assert "registry.log" in last and "Traceback" not in up.stderr
+    status = _cli(tmp_path, "env", "status", "--json")
+    assert json.loads(status.stdout)["running"] is False

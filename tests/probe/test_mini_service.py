@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import selectors
 import signal
@@ -213,15 +214,16 @@ def test_chunked_request_body_is_read(http: httpx.Client) -> None:
 
 
 def test_probe_reports_headers_pod_and_env(http: httpx.Client) -> None:
-    response = http.post(
-        "/probe/anything?a=1&a=2", content=b"12345", headers={"NVCF-REQID": "req-abc", "Function-Id": "fn-1"}
-    )
+    sent = {"NVCF-REQID": "req-abc", "Function-Id": "fn-1", "Authorization": "Bearer s3cr3t"}
+    response = http.post("/probe/anything?a=1&a=2", content=b"12345", headers=sent)
     assert response.status_code == 200
     seen = response.json()
     assert seen["method"] == "POST"
     assert seen["path"] == "/probe/anything"
     assert seen["query"] == {"a": ["1", "2"]}
     assert seen["headers"]["nvcf-reqid"] == "req-abc"
+    assert seen["headers"]["authorization"] == "***"
+    assert "s3cr3t" not in json.dumps(seen)
     assert seen["headers"]["function-id"] == "fn-1"
     assert seen["body_bytes"] == 5
     assert seen["pod"] == {"name": "mini-0", "namespace": "fn-ns", "node": "kwok-node-0", "ip": "10.1.2.3"}

@@ -20,6 +20,9 @@ from mini_service.readiness import Readiness
 MAX_BODY_BYTES = 256 * 1024 * 1024
 
 
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
 class _BodyError(Exception):
     def __init__(self, status: HTTPStatus, message: str) -> None:
         super().__init__(message)
@@ -206,6 +209,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        # Whether a credential reached the function is observable; its value must never be echoed
+        # into a harness transcript or report.
+        for key in _CREDENTIAL_HEADERS & headers.keys():
+            headers[key] = "***"
         facts = introspect.process_facts()
         self._json(
             HTTPStatus.OK,
