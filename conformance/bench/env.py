@@ -41,10 +41,13 @@ def _peak_rss_mib(pids: list[int]) -> float:
 def main() -> int:
     figures: dict[str, Any] = {}
     if os.environ.get("BENCH_COLD") == "1":
-        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as gocache, \
-                tempfile.TemporaryDirectory() as bindir:
-            with timed(figures, "tools_cold_s"):
-                _tools({"NVCF_TOOLS_CACHE": cache, "GOCACHE": gocache, "NVCF_BIN_DIR": bindir})
+        with (
+            tempfile.TemporaryDirectory() as cache,
+            tempfile.TemporaryDirectory() as gocache,
+            tempfile.TemporaryDirectory() as bindir,
+            timed(figures, "tools_cold_s"),
+        ):
+            _tools({"NVCF_TOOLS_CACHE": cache, "GOCACHE": gocache, "NVCF_BIN_DIR": bindir})
     with timed(figures, "tools_warm_s"):
         _tools({})
     with tempfile.TemporaryDirectory() as run:

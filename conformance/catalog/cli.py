@@ -1,0 +1,154 @@
+"""`nvcf-conformance list`: the rule inventory, with the tests that claim each rule.
+
+The point of the listing is to make gaps visible: a rule that no test claims shows `-` in TESTS and is
+counted in the summary, and a test that claims an unknown rule id is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from conformance.catalog import schema
+from conformance.catalog.load import Catalog, Rule, load_catalog
+from conformance.catalog.scan import tests_by_rule
+from conformance.paths import ROOT
+
+DEFAULT_SUITES = ROOT / "suites"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "list",
+        help="print the rule catalog with the charts and tests of each rule",
+        description=(
+            "Print every rule of the catalog: id, level, profiles, chart cases and the tests in suites/ "
+            "that carry its marker (`-` when none does)."
+        ),
+    )
+    parser.add_argument("--profile", choices=list(schema.PROFILES), help="only rules that list this profile")
+    parser.add_argument("--level", type=str.upper, choices=list(schema.LEVELS), help="only rules of this level")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--catalog", type=Path, default=None, help="catalog file (default: the shipped one)")
+    parser.add_argument(
+        "--suites", type=Path, default=DEFAULT_SUITES, help=f"suites folder to scan (default: {DEFAULT_SUITES})"
+    )
+    parser.set_defaults(func=run_list)
+
+
+def select(catalog: Catalog, profile: str | None, level: str | None) -> list[Rule]:
+    return [r for r in catalog if (profile is None or profile in r.profiles) and (level is None or r.level == level)]
+
+
+def summary(rules: Sequence[Rule], tests: dict[str, list[str]]) -> dict[str, Any]:
+    levels = Counter(r.level for r in rules)
+    return {
+        "rules": len(rules),
+        "levels": {level: levels.get(level, 0) for level in schema.LEVELS},
+        "charts": len({c for r in rules for c in r.charts}),
+        "rules_without_tests": sorted(r.id for r in rules if not tests.get(r.id)),
+    }
+
+
+def summary_line(info: dict[str, Any]) -> str:
+    levels = ", ".join(f"{k} {v}" for k, v in info["levels"].items())
+    return (
+        f"{info['rules']} rules ({levels}), {info['charts']} charts, "
+        f"{len(info['rules_without_tests'])} rules without tests"
+    )
+
+
+def _compact_cases(cases: Sequence[str]) -> str:
+    if len(cases) == 1:
+        return cases[0]
+    # Case ids of one family share leading words (kind-forbidden-…); the count is what a reader scans for.
+    common: list[str] = []
+    for words in zip(*(case.split("-") for case in cases), strict=False):
+        if len(set(words)) != 1:
+            break
+        common.append(words[0])
+    if common:
+        return f"{'-'.join(common)}-* ({len(cases)})"
+    return f"{cases[0]},+{len(cases) - 1}"
+
+
+def _compact_tests(tests: Sequence[str]) -> str:
+    if not tests:
+        return "-"
+    first = tests[0].removeprefix("suites/")
+    return first if len(tests) == 1 else f"{first} (+{len(tests) - 1})"
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _rule_json(rule: Rule, tests: list[str]) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "level": rule.level,
+        "profiles": list(rule.profiles),
+        "doc": rule.doc,
+        "statement": rule.statement,
+        "outcomes": list(rule.outcomes),
+        "charts": list(rule.charts),
+        "params": list(rule.params),
+        "divergence": rule.divergence,
+        "notes": rule.notes,
+        "tests": tests,
+    }
+
+
+def run_list(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    tests = tests_by_rule(args.suites)
+    rules = select(catalog, args.profile, args.level)
+    info = summary(rules, tests)
+    unknown = sorted(set(tests) - set(catalog.ids()))
+    if args.json:
+        document = {
+            "catalog": str(catalog.path),
+            "suites": str(args.suites) if args.suites.is_dir() else None,
+            "rules": [_rule_json(r, tests.get(r.id, [])) for r in rules],
+            "summary": {**info, "unknown_rule_ids_in_tests": unknown},
+            # The words a reader of the rules meets, with their meaning, so the JSON stands on its own.
+            "vocabulary": {
+                "levels": dict(schema.LEVELS),
+                "profiles": dict(schema.PROFILES),
+                "outcomes": dict(schema.OUTCOMES),
+            },
+        }
+        _emit(json.dumps(document, indent=2))
+        return 0
+    rows = [["ID", "LEVEL", "PROFILES", "CHARTS", "TESTS"]]
+    rows += [
+        [r.id, r.level, ",".join(r.profiles), _compact_cases(r.charts), _compact_tests(tests.get(r.id, []))]
+        for r in rules
+    ]
+    lines = [_table(rows), "", summary_line(info)]
+    if not args.suites.is_dir():
+        lines.append(f"(no suites folder at {args.suites} yet: every rule shows '-')")
+    if unknown:
+        lines.append(f"tests name rules missing from the catalog: {', '.join(unknown)}")
+    _emit("\n".join(lines))
+    return 0
+
+
+def _emit(text: str) -> None:
+    # `nvcf-conformance list | head` closes the pipe early; that is a normal way to read a listing.
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
