@@ -1,0 +1,75 @@
+"""The data a run produces, shared by the pytest plugin (which records it) and the report writers.
+
+Statuses follow DESIGN.md: PASS, FAIL (the implementation broke a rule), ERROR (the harness or the
+environment failed — never a conformance verdict), SKIP (an optional profile not claimed; a MUST never
+skips), XFAIL/XPASS (expectation files, nightly only). Everything here is already redacted: no token,
+API key or registry password may be stored in these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS"]
+STATUSES: tuple[str, ...] = ("PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS")
+Verdict = Literal["success", "partial", "failure", "error"]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP or gRPC exchange with the implementation, redacted, for transcripts and repro bundles."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None
+    status: int | str | None  # HTTP status, gRPC code name, or None when no answer came
+    response_headers: dict[str, str]
+    response_body: str | None
+    elapsed_s: float
+    error: str | None = None  # transport error (timeout, refused), when there was no answer
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of one test item (one rule, one case, one parameter)."""
+
+    nodeid: str
+    rule_id: str
+    level: str  # MUST | SHOULD | EXT
+    profiles: tuple[str, ...]
+    status: Status
+    case: str | None = None  # sample chart case id, when the test used one
+    param: str | None = None
+    message: str = ""  # one line: why it failed/errored/skipped, or what was observed
+    outcome: str | None = None  # observed outcome word from the catalog vocabulary, when known
+    duration_s: float = 0.0
+    transcript: tuple[Exchange, ...] = ()
+    cluster_objects: tuple[dict[str, Any], ...] = ()  # what the inspector saw, if anything
+    chart_package: str | None = None  # path of the .tgz the case used
+    chart_digest: str | None = None
+    rerun: str | None = None  # the one command that reruns just this item
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What the report says about the run as a whole."""
+
+    run_id: str
+    harness_version: str
+    implementation: str  # name the target reported or was configured with
+    implementation_version: str
+    profiles: tuple[str, ...]  # the profiles claimed for this run
+    target: dict[str, Any]  # the effective target config, redacted
+    started_at: str  # ISO-8601 UTC
+    finished_at: str | None = None
+    complete: bool = True  # False when the run was interrupted or aborted
+    charts: dict[str, dict[str, Any]] = field(default_factory=dict)  # case id → {chart, version, digest, helmChart}
+    command: str = ""  # how the run was started
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
