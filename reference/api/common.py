@@ -1,0 +1,80 @@
+"""What every route needs: the server's services, JSON bodies, and looking up function versions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from reference.auth import TokenRegistry
+from reference.config import ServerConfig
+from reference.invoker import Invoker
+from reference.lifecycle import DeploymentLifecycle
+from reference.ports import DataPlane, Deployer, Issue
+from reference.problems import Problem, describe_errors
+from reference.store import FunctionRow, Store
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Services:
+    config: ServerConfig
+    store: Store
+    tokens: TokenRegistry
+    deployer: Deployer
+    data_plane: DataPlane
+    lifecycle: DeploymentLifecycle
+    invoker: Invoker
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a JSON body that the handler parses itself (after auth)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """Parse the body as `model`. Done in the handler rather than by FastAPI so that authentication
+    is decided first: an anonymous caller gets 401 whatever it sent."""
+    content_type = request.headers.get("content-type")
+    if content_type:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise Problem(415, f"the request body must be application/json, not '{media}'")
+    body = await request.body()
+    if not body.strip():
+        raise Problem(400, "Invalid request: the request body is empty; a JSON object is expected")
+    try:
+        data = json.loads(body, parse_constant=_refuse_constant)
+    except ValueError:  # includes UnicodeDecodeError
+        raise Problem(400, "Invalid request: the request body is not valid JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Problem(400, describe_errors(list(exc.errors(include_input=False)))) from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's parser takes them, and they could not be answered back.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def find_version(store: Store, function_id: str, version_id: str) -> FunctionRow:
+    row = store.get_version(function_id, version_id)
+    if row is None:
+        raise Problem(404, f"function {function_id} has no version {version_id}")
+    return row
+
+
+def refuse_issues(issues: list[Issue], what: str) -> None:
+    if issues:
+        raise Problem(400, f"Invalid request: {what}: " + "; ".join(str(i) for i in issues))

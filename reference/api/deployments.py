@@ -1,0 +1,98 @@
+"""Deployments of function versions: create (→ DEPLOYING), look at, remove (→ INACTIVE)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from reference import validation
+from reference.api.common import find_version, json_body, read_json, refuse_issues, services
+from reference.auth import Principal, require
+from reference.dto import deployment_dto, function_dto
+from reference.models import DeploymentRequest, DeploymentResponse, FunctionResponse, problem_responses
+from reference.problems import Problem
+
+log = logging.getLogger("reference.deployments")
+router = APIRouter(prefix="/v2/nvcf/deployments", tags=["deployments"])
+PATH = "/functions/{function_id}/versions/{version_id}"
+
+
+@router.post(
+    PATH,
+    summary="Deploy a function version",
+    responses={200: {"model": DeploymentResponse}, **problem_responses(400, 401, 403, 404, 413, 415, 502)},
+    openapi_extra=json_body(DeploymentRequest),
+)
+async def create_deployment(
+    function_id: str, version_id: str, request: Request, _: Annotated[Principal, require("deploy_function")]
+) -> Response:
+    svc = services(request)
+    body = await read_json(request, DeploymentRequest)
+    find_version(svc.store, function_id, version_id)  # 404 before a lock exists for a made-up id
+    async with svc.lifecycle.lock(version_id):
+        row = find_version(svc.store, function_id, version_id)
+        if row.status != "INACTIVE" or svc.store.get_deployment(version_id) is not None:
+            ids = f"function {function_id} version {version_id}"
+            if row.status == "ERROR":
+                raise Problem(400, f"Invalid request: {ids} already has a deployment with errors; "
+                                   "delete that deployment before deploying again")
+            raise Problem(400, f"Invalid request: {ids} is {row.status}, so it is already deployed; "
+                               "delete the deployment first to deploy it anew")
+        deployment = validation.deployment(body, row.version, str(uuid.uuid4()))
+        try:
+            issues = await svc.deployer.validate_deployment(row.version, deployment)
+        except Exception as exc:
+            log.exception("the deployer failed to validate a deployment of %s", function_id)
+            raise Problem(502, f"the deployer could not check the deployment: {exc}") from exc
+        refuse_issues(issues, "the deployment was refused")
+        dep_row = await svc.lifecycle.deploy(row.version, deployment)
+        fresh = svc.store.get_version(function_id, version_id) or row
+        return JSONResponse({"deployment": deployment_dto(fresh, dep_row, svc.config.nca_id)})
+
+
+@router.get(
+    PATH,
+    summary="Get the deployment of a function version",
+    responses={200: {"model": DeploymentResponse}, **problem_responses(401, 403, 404)},
+)
+async def get_deployment(
+    function_id: str, version_id: str, request: Request, _: Annotated[Principal, require("deploy_function")]
+) -> Response:
+    svc = services(request)
+    row = find_version(svc.store, function_id, version_id)
+    dep = svc.store.get_deployment(version_id)
+    if dep is None:
+        raise Problem(404, f"function {function_id} version {version_id} is not deployed")
+    return JSONResponse({"deployment": deployment_dto(row, dep, svc.config.nca_id)})
+
+
+@router.delete(
+    PATH,
+    summary="Remove the deployment of a function version",
+    responses={200: {"model": FunctionResponse}, **problem_responses(400, 401, 403, 404, 502)},
+)
+async def delete_deployment(
+    function_id: str,
+    version_id: str,
+    request: Request,
+    _: Annotated[Principal, require("deploy_function")],
+    # Accepted for NVCF compatibility: removal here always waits for the deployer to finish.
+    graceful: Annotated[bool, Query()] = False,
+) -> Response:
+    svc = services(request)
+    find_version(svc.store, function_id, version_id)
+    async with svc.lifecycle.lock(version_id):
+        row = find_version(svc.store, function_id, version_id)
+        dep = svc.store.get_deployment(version_id)
+        if dep is None:
+            raise Problem(404, f"function {function_id} version {version_id} is not deployed")
+        try:
+            await svc.lifecycle.undeploy(row.version, dep.deployment)
+        except Exception as exc:
+            raise Problem(502, f"removing the deployment failed: {exc}") from exc
+        fresh = svc.store.get_version(function_id, version_id) or row
+        return JSONResponse({"function": function_dto(fresh, None, svc.config.nca_id)})

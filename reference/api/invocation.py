@@ -1,0 +1,177 @@
+"""Invocation: pexec (answer or request id + polling) and Host-routed pass-through.
+
+A function that exists but is not ACTIVE (or DEGRADING, which still serves) is answered with
+**503 Service Unavailable**: the id is right, the function just cannot serve now, and the detail says
+its status. An unknown function or version is 404. This is the reference's choice; NVCF's docs do
+not state one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import Response
+
+from reference.api.common import services
+from reference.auth import Principal, authorize, require
+from reference.config import MAX_POLL_SECONDS, STREAMING_POLL_SECONDS
+from reference.hosts import InvocationTarget
+from reference.invoker import call_function, function_headers, new_request_id, nvcf_status
+from reference.models import problem_responses
+from reference.ports import INVOCABLE_STATUSES, ForwardRequest, ForwardResponse
+from reference.problems import Problem, problem_response
+from reference.store import FunctionRow, InvocationRow, Store
+
+log = logging.getLogger("reference.invocation")
+router = APIRouter(prefix="/v2/nvcf/pexec", tags=["invocation"])
+EXPOSED = "NVCF-REQID, NVCF-STATUS, NVCF-POLL-SECONDS"
+PollHeader = Annotated[
+    str | None,
+    Header(alias="NVCF-POLL-SECONDS", description="Seconds to wait for the answer before 202 (1-3600)"),
+]
+
+
+def poll_window(value: str | None, accept: str | None, default: int) -> int:
+    if value is None or not value.strip():
+        return STREAMING_POLL_SECONDS if "text/event-stream" in (accept or "") else default
+    try:
+        seconds = int(value.strip())
+    except ValueError:
+        raise Problem(400, "NVCF-POLL-SECONDS must be a whole number of seconds") from None
+    if seconds > MAX_POLL_SECONDS:
+        raise Problem(400, f"NVCF-POLL-SECONDS may be at most {MAX_POLL_SECONDS}")
+    return max(seconds, 1)
+
+
+def resolve(store: Store, function_id: str, version_id: str | None) -> FunctionRow:
+    """The version to invoke: the one named, or the newest invocable one."""
+    if version_id:
+        row = store.get_version(function_id, version_id)
+        if row is None:
+            raise Problem(404, f"function {function_id} has no version {version_id}")
+        if row.status not in INVOCABLE_STATUSES:
+            raise Problem(503, f"function {function_id} version {version_id} is {row.status}, not ACTIVE: "
+                               "it cannot serve invocations until a deployment makes it ACTIVE")
+        return row
+    rows = store.versions_of(function_id)
+    if not rows:
+        raise Problem(404, f"there is no function {function_id}")
+    ready = [r for r in rows if r.status in INVOCABLE_STATUSES]
+    if not ready:
+        seen = ", ".join(f"{r.version.version_id} {r.status}" for r in rows)
+        raise Problem(503, f"function {function_id} has no ACTIVE version ({seen}): deploy one and wait "
+                           "for ACTIVE before invoking")
+    return ready[-1]
+
+
+def _answer(answer: ForwardResponse, request_id: str) -> Response:
+    response = Response(content=answer.body, status_code=answer.status)
+    for name, value in answer.headers:
+        response.raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    response.raw_headers += [
+        (b"nvcf-reqid", request_id.encode()),
+        (b"nvcf-status", nvcf_status(answer.status).encode()),
+        (b"access-control-expose-headers", EXPOSED.encode()),
+    ]
+    return response
+
+
+def _record_response(row: InvocationRow, poll: int) -> Response:
+    if row.state == "pending":
+        return Response(status_code=202, headers={
+            "NVCF-REQID": row.request_id, "NVCF-STATUS": "in-progress", "NVCF-POLL-SECONDS": str(poll),
+            "Access-Control-Expose-Headers": EXPOSED,
+        })
+    return _answer(ForwardResponse(row.status_code or 502, row.headers, row.body), row.request_id)
+
+
+async def _pexec(request: Request, function_id: str, version_id: str | None, poll_header: str | None) -> Response:
+    svc = services(request)
+    poll = poll_window(poll_header, request.headers.get("accept"), svc.config.default_poll_seconds)
+    row = resolve(svc.store, function_id, version_id)
+    request_id = new_request_id()
+    fn = row.version
+    path = fn.inference_url if fn.inference_url.startswith("/") else "/" + fn.inference_url
+    forward = ForwardRequest(
+        method="POST", path=path, query="",
+        headers=function_headers(fn, request_id, svc.config.nca_id, list(request.headers.items())),
+        body=await request.body(),
+    )
+    record = await svc.invoker.submit(fn, forward, request_id, poll, request.url.path)
+    return _record_response(record, poll)
+
+
+_PEXEC_RESPONSES = {
+    200: {"description": "the function's answer"},
+    202: {"description": "still running: poll /v2/nvcf/pexec/status/{NVCF-REQID}"},
+    **problem_responses(400, 401, 403, 404, 413, 502, 503, 504),
+}
+_ANY_BODY = {"requestBody": {"required": False, "content": {"application/json": {"schema": {}}}}}
+
+
+@router.post("/functions/{function_id}", summary="Invoke a function", responses=_PEXEC_RESPONSES,
+             openapi_extra=_ANY_BODY)
+async def pexec_function(
+    function_id: str, request: Request, _: Annotated[Principal, require("invoke_function")],
+    nvcf_poll_seconds: PollHeader = None,
+) -> Response:
+    return await _pexec(request, function_id, None, nvcf_poll_seconds)
+
+
+@router.post("/functions/{function_id}/versions/{version_id}", summary="Invoke a function version",
+             responses=_PEXEC_RESPONSES, openapi_extra=_ANY_BODY)
+async def pexec_version(
+    function_id: str, version_id: str, request: Request, _: Annotated[Principal, require("invoke_function")],
+    nvcf_poll_seconds: PollHeader = None,
+) -> Response:
+    return await _pexec(request, function_id, version_id, nvcf_poll_seconds)
+
+
+@router.get("/status/{request_id}", summary="Poll for the answer of an invocation", responses={
+    200: {"description": "the function's answer"},
+    202: {"description": "still running"},
+    **problem_responses(400, 401, 403, 404),
+})
+async def pexec_status(
+    request_id: str, request: Request, _: Annotated[Principal, require("invoke_function")],
+    nvcf_poll_seconds: PollHeader = None,
+) -> Response:
+    svc = services(request)
+    poll = poll_window(nvcf_poll_seconds, request.headers.get("accept"), svc.config.default_poll_seconds)
+    if svc.store.get_invocation(request_id) is None:
+        raise Problem(404, f"there is no invocation request {request_id}")
+    return _record_response(await svc.invoker.wait(request_id, poll), poll)
+
+
+async def passthrough(request: Request, target: InvocationTarget) -> Response:
+    """Host-routed invocation: method, path, query and body go to the function unchanged."""
+    try:
+        svc = services(request)
+        authorize(request, ("invoke_function",))
+        function_id = target.function_id
+        version_id = target.version_id
+        if function_id is None:
+            function_id = request.headers.get("function-id", "").strip()
+            version_id = request.headers.get("function-version-id", "").strip() or None
+            if not function_id:
+                raise Problem(400, f"a request to {request.headers.get('host')} needs a 'function-id' header "
+                                   "(or address <function-id>.invocation.<gateway>)")
+        row = resolve(svc.store, function_id, version_id)
+        request_id = new_request_id()
+        incoming = [(k, v) for k, v in request.headers.items()
+                    if k.lower() not in ("function-id", "function-version-id")]
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        forward = ForwardRequest(
+            method=request.method,
+            path=raw_path.decode("latin-1"),
+            query=request.scope.get("query_string", b"").decode("latin-1"),
+            headers=function_headers(row.version, request_id, svc.config.nca_id, incoming),
+            body=await request.body(),
+        )
+        answer = await call_function(svc.data_plane, row.version, forward,
+                                     svc.config.invocation_timeout_seconds, request.url.path)
+        return _answer(answer, request_id)
+    except Problem as problem:
+        return problem_response(problem, request.url.path)

@@ -1,0 +1,112 @@
+"""`nvcf-conformance reference serve`: run the reference NVCF server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from conformance.errors import ConfigError
+from conformance.paths import run_dir
+from reference.config import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_POLL_SECONDS,
+    MAX_POLL_SECONDS,
+    ServerConfig,
+    parse_violations,
+)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ref = sub.add_parser("reference", help="the reference NVCF implementation (default target, mutant base)")
+    ref_sub = ref.add_subparsers(dest="reference_command", metavar="ACTION", required=True)
+    serve = ref_sub.add_parser("serve", help="serve the NVCF API until interrupted")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default 8080)")
+    serve.add_argument("--db", type=Path, help="SQLite database (default <run dir>/reference/nvcf.db)")
+    serve.add_argument(
+        "--tokens-file", type=Path,
+        help="YAML/JSON mapping 'tokens' of token → {name, scopes}; created with a fresh admin token and "
+             "API key (mode 0600) when it does not exist (default <run dir>/reference/tokens.json)",
+    )
+    serve.add_argument("--gateway-domain", help="the <gw> of api.<gw> and <fid>.invocation.<gw> (default: --host)")
+    serve.add_argument("--violate", action="append", metavar="RULE[,RULE...]",
+                       help="break the given catalog rule(s) on purpose (a mutant); repeatable")
+    serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                       help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
+    serve.add_argument("--poll-seconds", type=int, default=DEFAULT_POLL_SECONDS,
+                       help=f"pexec wait before 202 when NVCF-POLL-SECONDS is absent (default {DEFAULT_POLL_SECONDS})")
+    serve.add_argument("--state-file", type=Path,
+                       help="write {url, gateway, tokens_file, db, pid} as JSON here once listening")
+    serve.add_argument("--log-file", type=Path, help="append the log here instead of stderr")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    serve.set_defaults(func=_serve)
+
+
+def build_config(args: argparse.Namespace) -> ServerConfig:
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port} is not a TCP port (0-65535)")
+    if args.max_body_bytes < 1:
+        raise ConfigError("--max-body-bytes must be at least 1")
+    if not 1 <= args.poll_seconds <= MAX_POLL_SECONDS:
+        raise ConfigError(f"--poll-seconds must be between 1 and {MAX_POLL_SECONDS}")
+    return ServerConfig(
+        db_path=(args.db or run_dir() / "reference" / "nvcf.db").resolve(),
+        gateway_domain=args.gateway_domain or args.host,
+        max_body_bytes=args.max_body_bytes,
+        default_poll_seconds=args.poll_seconds,
+        violations=parse_violations(args.violate),
+    )
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    handler: logging.Handler
+    if args.log_file:
+        args.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(args.log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(args.log_level.upper())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here so `nvcf-conformance --help` does not pay for FastAPI and uvicorn.
+    from reference.app import create_app
+    from reference.auth import load_or_generate
+    from reference.server import bind, serve_forever
+
+    config = build_config(args)
+    _setup_logging(args)
+    log = logging.getLogger("reference.cli")
+    tokens_file = (args.tokens_file or run_dir() / "reference" / "tokens.json").resolve()
+    tokens, generated = load_or_generate(tokens_file)
+    if generated:
+        log.info("generated an admin token and an API key in %s (mode 0600)", tokens_file)
+    else:
+        log.info("loaded %d token(s) from %s", len(tokens), tokens_file)
+    app = create_app(config, tokens)
+    sock = bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    url = f"http://{args.host}:{port}"
+    log.info("listening on %s (API: Host api.%s; invocation: Host <function-id>.invocation.%s)",
+             url, config.gateway_domain, config.gateway_domain)
+    if args.state_file:
+        _write_state(args.state_file, {"url": url, "gateway": config.gateway_domain, "port": port,
+                                       "tokens_file": str(tokens_file), "db": str(config.db_path),
+                                       "pid": os.getpid()})
+    return 0 if serve_forever(app, sock) else 1
+
+
+def _write_state(path: Path, data: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)  # readers never see half a file

@@ -1,0 +1,67 @@
+"""Server settings, gathered in one immutable object the app factory and the CLI share."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from conformance.errors import ConfigError
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# The open-source invocation service waits 60 s by default and refuses anything above an hour.
+DEFAULT_POLL_SECONDS = 60
+STREAMING_POLL_SECONDS = 20 * 60
+MAX_POLL_SECONDS = 3600
+
+# Rule ids look like the catalog's (`KIND-FORBIDDEN`, `VOL-ALLOWED`); only the shape is checked here so
+# the reference stays independent of the harness's catalog.
+_RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    db_path: Path
+    gateway_domain: str = "127.0.0.1"
+    nca_id: str = "nvcf-reference"
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    default_poll_seconds: int = DEFAULT_POLL_SECONDS
+    # How long one invocation may take in total before it is answered 504, whoever is waiting for it.
+    invocation_timeout_seconds: float = 3600.0
+    # Mutations that break one documented behaviour each. They are only recorded for now; the code
+    # that honours them arrives with the chart handling.
+    violations: frozenset[str] = field(default_factory=frozenset)
+
+    def violates(self, rule: str) -> bool:
+        return rule in self.violations
+
+
+def parse_violations(values: list[str] | None) -> frozenset[str]:
+    """`--violate A,B --violate C` → {A, B, C}; ids are upper-cased and checked for shape."""
+    rules: set[str] = set()
+    for value in values or []:
+        for item in value.split(","):
+            rule = item.strip().upper()
+            if not rule:
+                continue
+            if not _RULE_ID.match(rule):
+                raise ConfigError(
+                    f"--violate: '{item.strip()}' is not a rule id (expected upper-case words joined by '-',"
+                    " e.g. KIND-FORBIDDEN)"
+                )
+            rules.add(rule)
+    return frozenset(rules)
+
+
+def normalise_gateway(domain: str) -> str:
+    """Lower-case, without scheme, port or trailing dot: what Host headers are compared against."""
+    value = domain.strip().lower()
+    value = value.split("://", 1)[-1].split("/", 1)[0].rstrip(".")
+    return strip_port(value)
+
+
+def strip_port(host: str) -> str:
+    if host.startswith("["):  # IPv6 literal: [::1]:8080
+        end = host.find("]")
+        return host[: end + 1] if end != -1 else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

@@ -1,0 +1,224 @@
+"""The rules between fields of a request: what makes a function or a deployment acceptable.
+
+Each check adds one sentence naming the field; all of them are reported together in one 400, so a
+user fixes a request in one round trip. Messages say what NVCF's validator says, in our words.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from reference.models import (
+    INSTANCE_TYPE_PATTERN,
+    NAME_PATTERN,
+    CreateFunctionRequest,
+    DeploymentRequest,
+    GpuSpecification,
+)
+from reference.ports import Deployment, DeploymentSpec, FunctionVersion
+from reference.problems import Problem
+
+NAME_RE = re.compile(NAME_PATTERN)
+INSTANCE_TYPE_RE = re.compile(INSTANCE_TYPE_PATTERN)
+# PnDTnHnMnS with at least one component; NVCF parses health timeouts as java.time.Duration.
+DURATION_RE = re.compile(r"^P(?=\d|T\d)(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$")
+DEFAULT_INFERENCE_PORT = 8000
+DEFAULT_HEALTH_URI = "/v2/health/ready"
+DEFAULT_HEALTH_TIMEOUT = "PT10S"
+MAX_REQUEST_CONCURRENCY = 16384
+
+
+def _given(value: Any) -> bool:
+    """A field counts as specified when it carries something: None, blank strings and [] do not."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | dict):
+        return bool(value)
+    return True
+
+
+def is_grpc_url(inference_url: str) -> bool:
+    # The docs write `/gRPC`, NVIDIA's code compares with `/grpc`: accept any case.
+    return inference_url.strip().rstrip("/").lower() == "/grpc"
+
+
+def refuse(issues: list[str]) -> None:
+    if issues:
+        raise Problem(400, "Invalid request: " + "; ".join(issues))
+
+
+def _check_port(issues: list[str], field: str, port: int | None) -> None:
+    if port is not None and not 1 <= port <= 65535:
+        issues.append(f"'{field}' must be a TCP port between 1 and 65535")
+
+
+def _check_chart_url(issues: list[str], url: str) -> None:
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        issues.append("'helmChart' is not a valid URL")
+        return
+    # The URL is not echoed: it may carry registry credentials in its user-info part.
+    if parts.scheme.lower() not in ("oci", "https"):
+        shown = f"'{parts.scheme}'" if parts.scheme else "none"
+        issues.append(f"'helmChart' must use the oci or https scheme (got {shown})")
+    elif not host:
+        issues.append("'helmChart' must name a registry host (oci://REGISTRY/REPOSITORY/charts/NAME-X.Y.Z.tgz)")
+
+
+def function_version(req: CreateFunctionRequest, function_id: str, version_id: str) -> FunctionVersion:
+    """Check a create-function request and fill in NVCF's defaults; 400 problem when it breaks a rule."""
+    issues: list[str] = []
+    name = req.name
+    if not _given(name):
+        issues.append("'name' is required and must not be empty")
+    elif name is not None and len(name) > 128:
+        issues.append("'name' must be at most 128 characters long")
+    elif name is not None and not NAME_RE.match(name):
+        issues.append(
+            f"'name' must match {NAME_PATTERN}: start with a letter or digit, then letters, digits, '-' or '_'"
+        )
+    inference_url = (req.inferenceUrl or "").strip()
+    if not inference_url:
+        issues.append("'inferenceUrl' is required")
+    elif any(ch.isspace() or ord(ch) < 32 for ch in inference_url):
+        issues.append("'inferenceUrl' must be a URI path without spaces or control characters")
+    _check_port(issues, "inferencePort", req.inferencePort)
+
+    has_chart, has_service = _given(req.helmChart), _given(req.helmChartServiceName)
+    if has_chart != has_service:
+        issues.append("'helmChart' and 'helmChartServiceName' go together: give both or neither")
+    if has_chart:
+        for field in ("containerImage", "containerArgs", "containerEnvironment"):
+            if _given(getattr(req, field)):
+                issues.append(
+                    f"'helmChart' cannot be combined with '{field}': a helm-based function gets its "
+                    "containers from the chart"
+                )
+        _check_chart_url(issues, req.helmChart or "")
+    if not (_given(req.containerImage) or _given(req.models) or has_chart):
+        issues.append("one of 'containerImage', 'models' or 'helmChart' is required")
+
+    if req.health is not None:
+        h = req.health
+        _check_port(issues, "health.port", h.port)
+        if not h.uri.strip():
+            issues.append("'health.uri' must not be empty")
+        if not DURATION_RE.match(h.timeout):
+            issues.append("'health.timeout' must be an ISO-8601 duration such as PT10S")
+        if not 100 <= h.expectedStatusCode <= 599:
+            issues.append("'health.expectedStatusCode' must be an HTTP status code (100-599)")
+    for index, env in enumerate(req.containerEnvironment or []):
+        if not env.key.strip():
+            issues.append(f"'containerEnvironment[{index}].key' must not be empty")
+    secret_names = [s.name for s in req.secrets or []]
+    if any(not n.strip() for n in secret_names):
+        issues.append("every entry of 'secrets' needs a non-empty 'name'")
+    if len(set(secret_names)) != len(secret_names):
+        issues.append("'secrets' names must be unique")
+    refuse(issues)
+
+    port = req.inferencePort if req.inferencePort is not None else DEFAULT_INFERENCE_PORT
+    if req.health is not None:
+        health = req.health.model_dump()
+    else:
+        health = {
+            "protocol": "gRPC" if is_grpc_url(inference_url) else "HTTP",
+            "uri": req.healthUri or DEFAULT_HEALTH_URI,
+            "port": port,
+            "timeout": DEFAULT_HEALTH_TIMEOUT,
+            "expectedStatusCode": 200,
+        }
+    normalised = req.model_dump(exclude_none=True)
+    normalised.update({
+        "inferenceUrl": inference_url, "inferencePort": port, "health": health,
+        "apiBodyFormat": req.apiBodyFormat or "CUSTOM", "functionType": req.functionType or "DEFAULT",
+    })
+    return FunctionVersion(
+        function_id=function_id,
+        version_id=version_id,
+        name=name or "",
+        inference_url=inference_url,
+        inference_port=port,
+        health=health,
+        helm_chart=req.helmChart.strip() if has_chart and req.helmChart else None,
+        helm_chart_service_name=req.helmChartServiceName if has_service else None,
+        container_image=req.containerImage if _given(req.containerImage) else None,
+        request=normalised,
+    )
+
+
+def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion) -> list[str]:
+    issues: list[str] = []
+    if not _given(spec.gpu):
+        issues.append(f"'{where}.gpu' is required and must not be blank")
+    instance_type = (spec.instanceType or "").strip()
+    if not instance_type:
+        issues.append(f"'{where}.instanceType' is required and must not be blank")
+    else:
+        match = INSTANCE_TYPE_RE.match(instance_type)
+        if match is None:
+            issues.append(
+                f"'{where}.instanceType' value '{instance_type}' does not follow "
+                "<CSP>.GPU.<GPU>_<GPUs per node>x[.x<nodes>] (e.g. DGXC.GPU.L40S_1x, ON-PREM.GPU.B200_8x.x2)"
+            )
+        elif _given(spec.gpu):
+            gpu_part = instance_type.split(".GPU.", 1)[1].rsplit("_", 1)[0]
+            if gpu_part.lower() != (spec.gpu or "").strip().lower():
+                issues.append(
+                    f"'{where}.instanceType' '{instance_type}' is an instance of GPU '{gpu_part}', "
+                    f"not of the requested gpu '{(spec.gpu or '').strip()}'"
+                )
+    if spec.maxInstances is None:
+        issues.append(f"'{where}.maxInstances' is required")
+    elif spec.maxInstances < 1:
+        issues.append(f"'{where}.maxInstances' must be at least 1")
+    if spec.minInstances is None:
+        issues.append(f"'{where}.minInstances' is required")
+    elif spec.minInstances < 0:
+        issues.append(f"'{where}.minInstances' must not be negative")
+    if (spec.minInstances is not None and spec.maxInstances is not None
+            and spec.minInstances > spec.maxInstances):
+        issues.append(f"'{where}.minInstances' must be less than or equal to 'maxInstances'")
+    if spec.maxRequestConcurrency is not None and not 1 <= spec.maxRequestConcurrency <= MAX_REQUEST_CONCURRENCY:
+        issues.append(f"'{where}.maxRequestConcurrency' must be between 1 and {MAX_REQUEST_CONCURRENCY}")
+    if spec.preferredOrder is not None and not 1 <= spec.preferredOrder <= 99:
+        issues.append(f"'{where}.preferredOrder' must be between 1 and 99")
+    if _given(spec.backend) and _given(spec.clusters):
+        issues.append(f"'{where}': give 'backend' or 'clusters', not both")
+    if not function.is_helm:
+        ids = f"function {function.function_id} version {function.version_id}"
+        if spec.configuration is not None:
+            issues.append(
+                f"'{where}.configuration' is only for helm-based functions; {ids} is container based"
+            )
+        if spec.helmValidationPolicy is not None:
+            issues.append(
+                f"'{where}.helmValidationPolicy' is only for helm-based functions; {ids} is container based"
+            )
+    return issues
+
+
+def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id: str) -> Deployment:
+    specs = req.deploymentSpecifications or []
+    if not specs:
+        refuse(["'deploymentSpecifications' must list at least one GPU specification"])
+    issues: list[str] = []
+    for index, spec in enumerate(specs):
+        issues.extend(_spec_issues(spec, f"deploymentSpecifications[{index}]", function))
+    refuse(issues)
+    accepted = []
+    for spec in specs:
+        raw = spec.model_dump(exclude_none=True)
+        raw["gpu"] = (spec.gpu or "").strip()
+        raw["instanceType"] = (spec.instanceType or "").strip()
+        accepted.append(DeploymentSpec(
+            gpu=raw["gpu"], instance_type=raw["instanceType"], min_instances=raw["minInstances"],
+            max_instances=raw["maxInstances"], configuration=spec.configuration, raw=raw,
+        ))
+    return Deployment(deployment_id, function.function_id, function.version_id, tuple(accepted))
