@@ -7,7 +7,9 @@ from pathlib import Path
 
 from conformance.errors import ConformanceError
 
-ROOT = Path(__file__).resolve().parent.parent
+# The project checkout (sample-charts/, tools/, bin/). An installed copy (e.g. the harness image) points
+# NVCF_HOME at the folder that holds them, since site-packages does not.
+ROOT = Path(os.environ.get("NVCF_HOME") or Path(__file__).resolve().parent.parent)
 BIN_DIR = Path(os.environ.get("NVCF_BIN_DIR", ROOT / "bin"))
 SAMPLE_CHARTS = ROOT / "sample-charts"
 REPORTS = ROOT / "reports"

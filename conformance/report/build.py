@@ -1,0 +1,100 @@
+"""Build every report of a run from its results folder, check it for secrets, then write it.
+
+All files are rendered in memory first and checked as a set: a report that would leak a secret is
+refused whole, so no half-written folder with some files is left for someone to publish.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.catalog.load import Catalog, load_catalog
+from conformance.errors import ConformanceError
+from conformance.report import allure, html, junit, repro, yaml_report
+from conformance.report.context import ReportContext, build_context
+from conformance.report.digest import REPORT_FILE
+from conformance.report.load import load_run
+from conformance.report.model import RunMeta
+from conformance.report.redact import SecretGuard
+from conformance.report.verdict import Selection
+
+SUMMARY_FILE = "summary.html"
+JUNIT_FILE = "junit.xml"
+ALLURE_DIR = "allure-results"
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    out_dir: Path
+    context: ReportContext
+    files: tuple[str, ...]
+
+    @property
+    def report_file(self) -> Path:
+        return self.out_dir / REPORT_FILE
+
+    @property
+    def summary_file(self) -> Path:
+        return self.out_dir / SUMMARY_FILE
+
+    @property
+    def exit_code(self) -> int:
+        return self.context.exit_code
+
+
+def render_all(ctx: ReportContext) -> dict[str, bytes]:
+    files: dict[str, bytes] = {
+        REPORT_FILE: yaml_report.render(ctx),
+        JUNIT_FILE: junit.render(ctx),
+        SUMMARY_FILE: html.render(ctx),
+    }
+    files.update({f"{ALLURE_DIR}/{name}": content for name, content in allure.render(ctx).items()})
+    files.update(repro.render(ctx))
+    return files
+
+
+def write_files(out_dir: Path, files: dict[str, bytes], secrets: Sequence[str]) -> None:
+    SecretGuard(secrets).check(files)
+    out = out_dir.resolve()
+    for generated in (ALLURE_DIR, "repro"):
+        # Ours entirely: a rebuild must not leave bundles or allure files of items that no longer fail.
+        shutil.rmtree(out / generated, ignore_errors=True)
+    for name, content in files.items():
+        path = (out / name).resolve()
+        if out not in path.parents:
+            # Names come from slugs we make, but a report writer must not be steerable out of its folder.
+            raise ConformanceError(f"refusing to write {name}: outside {out}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(content)
+        if name.endswith(".sh"):
+            os.chmod(tmp, 0o755)
+        tmp.replace(path)
+
+
+def build_report(
+    results_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    secrets: Sequence[str] = (),
+    selection: Selection | None = None,
+    target_config: str | Path | None = None,
+    interrupted: bool = False,
+    extra_incomplete: Sequence[str] = (),
+    catalog: Catalog | None = None,
+    fallback_meta: RunMeta | None = None,
+) -> BuiltReport:
+    """Load `results_dir`, render all reports into `out_dir`; raises SecretLeakError before writing anything."""
+    run = load_run(results_dir, fallback_meta)
+    ctx = build_context(
+        run, catalog or load_catalog(), secrets=secrets, selection=selection or Selection(),
+        target_config=target_config, interrupted=interrupted, extra_incomplete=list(extra_incomplete),
+    )
+    files = render_all(ctx)
+    out = Path(out_dir)
+    write_files(out, files, secrets)
+    return BuiltReport(out_dir=out, context=ctx, files=tuple(sorted(files)))

@@ -1,0 +1,313 @@
+"""`nvcf-conformance run | report build | report verify | repro`.
+
+Exit codes (run, report build, repro):
+  0  conformant: every claimed profile is `success` or `partial`
+  1  non-conformant: a MUST rule failed (this outranks errors elsewhere: it is already established)
+  2  no verdict: config or environment error, an ERROR result, an incomplete/interrupted run, pytest
+     usage/internal error, nothing collected, or the harness parts are missing
+`report verify`: 0 intact, 1 tampered (or no digest), 2 unreadable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shlex
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from conformance import __version__
+from conformance.catalog import schema
+from conformance.errors import ConfigError, ConformanceError
+from conformance.paths import REPORTS, ROOT
+from conformance.report import digest
+from conformance.report.build import BuiltReport, build_report
+from conformance.report.load import META_FILE, RESULTS_GLOB, load_results
+from conformance.report.model import RunMeta
+from conformance.report.repro import RERUN_JSON
+from conformance.report.verdict import Selection
+from conformance.run import credentials
+from conformance.run.pytest_runner import PYTEST_TESTS_FAILED, pytest_command, run_pytest
+
+DEFAULT_PLUGIN = "conformance.plugin"
+RESULTS_SUBDIR = "results"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def default_suites() -> Path:
+    # An installed harness (the Docker image) has no source tree around the package; it says where.
+    env = os.environ.get("NVCF_SUITES_DIR")
+    if env:
+        return Path(env)
+    return ROOT / "suites" if (ROOT / "pyproject.toml").exists() else Path.cwd() / "suites"
+
+
+def default_reports() -> Path:
+    env = os.environ.get("NVCF_REPORTS_DIR")
+    if env:
+        return Path(env)
+    return REPORTS if (ROOT / "pyproject.toml").exists() else Path.cwd() / "reports"
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _workers(value: str) -> str:
+    if value == "auto" or (value.isdigit() and int(value) >= 0):
+        return value
+    raise argparse.ArgumentTypeError(f"expected a number of workers or 'auto', got {value!r}")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run the conformance suites against a target and write reports/<run-id>/",
+        description="Run the suites with pytest, then build the report (YAML, JUnit, allure, HTML, repro "
+        "bundles). Exit 0 conformant, 1 a MUST rule failed, 2 no verdict (error, incomplete, usage).",
+        epilog="Arguments after `--` go to pytest unchanged, e.g. `-- -x -k daemonset`.",
+    )
+    run.add_argument("--profile", action="append", default=[], choices=[p for p in schema.PROFILES if p != "core"],
+                     metavar="P", help="claim profile P (repeatable; `core` is always claimed)")
+    run.add_argument("--rule", action="append", default=[], metavar="ID", help="only this rule (repeatable)")
+    run.add_argument("--case", action="append", default=[], metavar="ID", help="only this chart case (repeatable)")
+    run.add_argument("--target-config", type=Path, metavar="FILE", help="target config (YAML) of the implementation")
+    run.add_argument("--run-id", metavar="ID", help="run id (default: UTC time + random suffix)")
+    run.add_argument("-n", dest="workers", type=_workers, metavar="N", help="parallel workers (pytest-xdist)")
+    run.add_argument("--report-dir", type=Path, metavar="DIR", help="report folder (default: reports/<run-id>)")
+    run.add_argument("--charts-manifest", type=Path, metavar="FILE",
+                     help="chart manifest of `charts push` (default: <report-dir>/charts.json when present)")
+    run.add_argument("--suites", type=Path, default=None, help=argparse.SUPPRESS)
+    # Hidden: the project's own tests (and `repro` of their bundles) drive a stand-in plugin and suites.
+    run.add_argument("--plugin", default=os.environ.get("NVCF_PYTEST_PLUGIN", DEFAULT_PLUGIN), help=argparse.SUPPRESS)
+    run.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help=argparse.SUPPRESS)
+    run.set_defaults(func=cmd_run)
+
+    report = subparsers.add_parser("report", help="build or verify a conformance report")
+    report_sub = report.add_subparsers(dest="report_command", metavar="ACTION")
+    build = report_sub.add_parser(
+        "build", help="(re)build the reports from a results folder",
+        description="Build conformance-report.yaml, junit.xml, allure-results/, summary.html and repro bundles "
+        "from the plugin's results folder. Exit codes as for `run`.",
+    )
+    build.add_argument("results_dir", type=Path, metavar="RESULTS_DIR")
+    build.add_argument("--out", type=Path, metavar="DIR",
+                       help="report folder (default: the folder holding RESULTS_DIR when it is named "
+                            "'results', else RESULTS_DIR)")
+    build.add_argument("--target-config", type=Path, metavar="FILE",
+                       help="the run's target config: its credentials are kept out of the report, "
+                            "and repro commands point at it")
+    build.add_argument("--rule", action="append", default=None, metavar="ID",
+                       help="the run's --rule selection (default: read from the recorded command)")
+    build.add_argument("--case", action="append", default=None, metavar="ID",
+                       help="the run's --case selection (default: read from the recorded command)")
+    build.set_defaults(func=cmd_report_build)
+    verify = report_sub.add_parser(
+        "verify", help="check a report's content digest",
+        description="Exit 0 when the report is intact, 1 when it was changed (or has no digest), 2 unreadable.",
+    )
+    verify.add_argument("path", type=Path, metavar="PATH", help="conformance-report.yaml or its folder")
+    verify.set_defaults(func=cmd_report_verify)
+    report.set_defaults(func=lambda _args: (report.print_help(), 2)[1])
+
+    repro = subparsers.add_parser(
+        "repro", help="rerun the one case a repro bundle describes",
+        description="Run the command of BUNDLE_DIR/rerun.json (reports/<run-id>/repro/<item>/), optionally "
+        "against another target. Exit codes as for `run`.",
+    )
+    repro.add_argument("bundle", type=Path, metavar="BUNDLE_DIR")
+    repro.add_argument("--target-config", type=Path, metavar="FILE", help="run against this target instead")
+    repro.add_argument("--report-dir", type=Path, metavar="DIR", help="report folder of the rerun")
+    repro.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help=argparse.SUPPRESS)
+    repro.set_defaults(func=cmd_repro)
+
+
+# ── run ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+def _check_parts(suites: Path, plugin: str) -> None:
+    if not suites.is_dir():
+        raise ConformanceError(f"the conformance suites are not there ({suites}): this build has no suites yet")
+    try:
+        found = importlib.util.find_spec(plugin) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConformanceError(f"the pytest plugin '{plugin}' is not installed: this build has no plugin yet")
+
+
+def _clear_results(results_dir: Path) -> None:
+    # A reused run id must not merge the previous attempt's results into this one.
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*results_dir.glob(RESULTS_GLOB), results_dir / META_FILE]:
+        stale.unlink(missing_ok=True)
+
+
+def _print_outcome(built: BuiltReport, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    ctx = built.context
+    meta = ctx.meta
+    print(f"run {meta.run_id}: {meta.implementation} {meta.implementation_version}", file=out)
+    for reason in ctx.incomplete_reasons:
+        print(f"  INCOMPLETE: {reason}", file=out)
+    width = max((len(v.profile) for v in ctx.verdicts), default=8) + 2
+    for v in ctx.verdicts:
+        reason = f"  {'; '.join(v.reasons)}" if v.reasons else ""
+        print(f"  {v.profile:<{width}}{v.verdict:<9}{reason}".rstrip(), file=out)
+    if not ctx.verdicts:
+        print("  no profile was judged", file=out)
+    print(f"report: {built.summary_file}  (verify: nvcf-conformance report verify {built.report_file})", file=out)
+
+
+def _reconcile(returncode: int, results_dir: Path) -> list[str]:
+    """Reasons the results cannot be trusted given how pytest ended."""
+    if returncode != PYTEST_TESTS_FAILED:
+        return []
+    results, _, _ = load_results(results_dir)
+    if any(r.status in ("FAIL", "ERROR", "XFAIL", "XPASS") for r in results):
+        return []
+    # pytest saw a failing test that left no FAIL/ERROR record: something outside the plugin's view broke.
+    return ["pytest reported failing tests that recorded no FAIL or ERROR result"]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    suites = (args.suites or default_suites()).resolve()
+    _check_parts(suites, args.plugin)
+    target_config = args.target_config.resolve() if args.target_config else None
+    if target_config is not None and not target_config.is_file():
+        raise ConfigError(f"{args.target_config}: the target config file does not exist")
+    run_id = args.run_id or new_run_id()
+    if not _RUN_ID.match(run_id):
+        raise ConfigError(f"--run-id {run_id!r}: use 1-64 letters, digits, '.', '_' or '-' (it names folders)")
+    report_dir = (args.report_dir or default_reports() / run_id).resolve()
+    results_dir = report_dir / RESULTS_SUBDIR
+    manifest = args.charts_manifest
+    if manifest is None and (report_dir / "charts.json").is_file():
+        manifest = report_dir / "charts.json"
+    _clear_results(results_dir)
+    cmd = pytest_command(
+        suites, plugin=args.plugin, run_id=run_id, results_dir=results_dir, profiles=args.profile,
+        rules=args.rule, cases=args.case, target_config=target_config,
+        charts_manifest=manifest.resolve() if manifest else None, workers=args.workers, extra=args.pytest_args,
+    )
+    print(f"nvcf-conformance: run {run_id} → {report_dir}", file=sys.stderr, flush=True)
+    # What the report says when pytest never got as far as writing run-meta.json.
+    fallback = RunMeta(run_id=run_id, harness_version=__version__, implementation="unknown",
+                       implementation_version="unknown", profiles=tuple(args.profile), target={},
+                       started_at=datetime.now(UTC).isoformat(timespec="seconds"), complete=False,
+                       command=shlex.join(cmd[1:]))
+    outcome = run_pytest(cmd)
+    problems = [p for p in (outcome.problem(),) if p] + _reconcile(outcome.returncode, results_dir)
+    built = build_report(
+        results_dir, report_dir, secrets=credentials.collect(target_config),
+        selection=Selection(_split(args.rule), _split(args.case)), target_config=target_config,
+        interrupted=outcome.interrupted, extra_incomplete=problems, fallback_meta=fallback,
+    )
+    _print_outcome(built)
+    if outcome.interrupted or problems:
+        return 2
+    return built.exit_code
+
+
+# ── report ───────────────────────────────────────────────────────────────────────────────────────
+
+
+def selection_from_command(command: str) -> Selection:
+    """The --rule/--case values of a recorded command line (the plugin records how the run started)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return Selection()
+    found: dict[str, list[str]] = {"--rule": [], "--case": []}
+    for index, word in enumerate(words):
+        name, eq, value = word.partition("=")
+        if name in found:
+            if eq:
+                found[name].append(value)
+            elif index + 1 < len(words):
+                found[name].append(words[index + 1])
+    return Selection(_split(found["--rule"]), _split(found["--case"]))
+
+
+def _split(values: Sequence[str] | None) -> tuple[str, ...]:
+    """`--rule A,B --rule C` → (A, B, C), as the plugin reads them."""
+    return tuple(item.strip() for value in values or () for item in value.split(",") if item.strip())
+
+
+def cmd_report_build(args: argparse.Namespace) -> int:
+    results_dir: Path = args.results_dir
+    if not results_dir.is_dir():
+        raise ConformanceError(f"{results_dir}: no such results folder")
+    out = args.out or (results_dir.parent if results_dir.resolve().name == RESULTS_SUBDIR else results_dir)
+    if args.rule is None and args.case is None:
+        meta_file = results_dir / META_FILE
+        command = ""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            command = str(json.loads(meta_file.read_text()).get("command") or "")
+        selection = selection_from_command(command)
+    else:
+        selection = Selection(_split(args.rule), _split(args.case))
+    target_config = args.target_config.resolve() if args.target_config else None
+    built = build_report(results_dir, out, secrets=credentials.collect(target_config), selection=selection,
+                         target_config=target_config)
+    _print_outcome(built)
+    return built.exit_code
+
+
+def cmd_report_verify(args: argparse.Namespace) -> int:
+    try:
+        document = digest.verify(args.path)
+    except digest.Unreadable as exc:
+        print(f"unreadable: {exc}", file=sys.stderr)
+        return 2
+    except digest.DigestProblem as exc:
+        print(f"TAMPERED: {exc}", file=sys.stderr)
+        return 1
+    verdicts = ", ".join(f"{p}={v.get('verdict')}" for p, v in (document.get("verdicts") or {}).items()
+                         if isinstance(v, dict))
+    print(f"ok: {digest.report_path(args.path)} (run {document.get('run_id')}, {verdicts or 'no verdicts'})")
+    return 0
+
+
+# ── repro ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def rerun_arguments(bundle: Path, target_config: Path | None, report_dir: Path | None,
+                    extra: Sequence[str] = ()) -> list[str]:
+    try:
+        data = json.loads((bundle / RERUN_JSON).read_text(encoding="utf-8"))
+        argv = [str(a) for a in data["argv"]]
+    except FileNotFoundError:
+        raise ConformanceError(f"{bundle}: not a repro bundle (no {RERUN_JSON})") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConformanceError(f"{bundle / RERUN_JSON}: unreadable ({exc})") from None
+    if not argv or argv[0] != "run":
+        raise ConformanceError(f"{bundle / RERUN_JSON}: does not hold a `run` command")
+    if target_config is not None:
+        if "--target-config" in argv:
+            at = argv.index("--target-config")
+            del argv[at : at + 2]
+        argv += ["--target-config", str(target_config)]
+    if report_dir is not None:
+        argv += ["--report-dir", str(report_dir)]
+    if extra:
+        argv += ["--", *extra]
+    return argv
+
+
+def cmd_repro(args: argparse.Namespace) -> int:
+    from conformance.cli import build_parser  # the full parser: `run` may be extended by other modules
+
+    argv = rerun_arguments(args.bundle, args.target_config, args.report_dir, args.pytest_args)
+    print(f"nvcf-conformance {shlex.join(argv)}", file=sys.stderr)
+    rerun = build_parser().parse_args(argv)
+    return int(rerun.func(rerun))
+
