@@ -1,0 +1,208 @@
+"""Outcome helpers: drive a case and accept exactly the rule's conformant outcome set.
+
+A refusal counts only when its error names the offending thing; the phase (function creation,
+deployment creation, deployment ERROR) is free within the rule's outcome set. Everything that is not
+conformant raises `Nonconformant` (an AssertionError: the test FAILs) with the observation's word
+from `NONCONFORMANT_OBSERVATIONS`; every accepted outcome is recorded on the test's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.catalog import Rule
+from conformance.client.errors import Nonconformant, WaitTimeout
+from conformance.client.http import Reply
+
+from .charts import ChartRef
+from .functions import DeployedFunction, Functions
+from .results import ItemRecord
+
+REFUSALS = ("refused-at-creation", "refused-at-deployment", "deployment-error-naming-offender")
+
+
+@dataclass(frozen=True)
+class Observation:
+    outcome: str
+    detail: str
+    deployed: DeployedFunction | None = None
+
+
+def names_offender(text: str, offenders: Iterable[str]) -> str | None:
+    """The first offender `text` names (case-insensitive), or None."""
+    lowered = text.lower()
+    for offender in offenders:
+        if offender and offender.lower() in lowered:
+            return offender
+    return None
+
+
+def _accept(rule: Rule, record: ItemRecord | None, outcome: str, detail: str) -> Observation:
+    if outcome not in rule.outcomes:
+        raise Nonconformant(
+            f"observed {outcome} ({detail}), which {rule.id} does not allow (conformant: {', '.join(rule.outcomes)})",
+            "unexpected-http-status" if outcome.startswith("refused") else "deployed-violating",
+        )
+    if record is not None:
+        record.observe(outcome, detail)
+    return Observation(outcome, detail)
+
+
+def _refusal(rule: Rule, record: ItemRecord | None, outcome: str, error: str, offenders: Sequence[str]) -> Observation:
+    named = names_offender(error, offenders)
+    short = " ".join(error.split())[:300]
+    if named is None:
+        raise Nonconformant(
+            f"{outcome.replace('-', ' ')}, but the error does not name the offender "
+            f"({' or '.join(repr(o) for o in offenders)}): {short!r}",
+            "refused-not-naming-offender",
+        )
+    return _accept(rule, record, outcome, f"{outcome}: names {named!r}: {short}")
+
+
+def expect_refused(
+    functions: Functions,
+    chart: ChartRef,
+    rule: Rule,
+    *,
+    offenders: Sequence[str],
+    record: ItemRecord | None = None,
+    configuration: dict[str, Any] | None = None,
+    spec: dict[str, Any] | None = None,
+    modified_check: Callable[[DeployedFunction], str] | None = None,
+    body: dict[str, Any] | None = None,
+) -> Observation:
+    """Create → deploy → wait, and accept any refusal in `rule.outcomes` that names an offender.
+
+    When the function reaches ACTIVE, `deployed-modified-conformant` is accepted only if the rule
+    allows it and `modified_check` (which inspects the deployed function and returns what changed, or
+    raises `Nonconformant`) says the offending object was made to conform; otherwise it is a FAIL.
+    """
+    created = functions.create(chart, **(body or {}))
+    if 400 <= created.status_code < 500:
+        return _refusal(rule, record, "refused-at-creation", created.error_text, offenders)
+    if not created.ok:
+        raise Nonconformant(f"function creation answered neither 2xx nor 4xx: {created.describe()}",
+                            "unexpected-http-status")
+    function = created.field("function")
+    fid, vid = str(function["id"]), str(function["versionId"])
+    deploy = functions.deploy(fid, vid, spec or functions.spec(chart, configuration=configuration))
+    if 400 <= deploy.status_code < 500:
+        return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders)
+    if not deploy.ok:
+        raise Nonconformant(f"deployment creation answered neither 2xx nor 4xx: {deploy.describe()}",
+                            "unexpected-http-status")
+    try:
+        watch = functions.wait(fid, vid, {"ACTIVE", "ERROR"}, "timeouts.deploy_error")
+    except WaitTimeout as exc:
+        raise Nonconformant(f"neither refused nor ACTIVE: {exc}", "timed-out") from None
+    if watch.final == "ERROR":
+        reason = functions.client.failure_reason(fid, vid)
+        return _refusal(rule, record, "deployment-error-naming-offender", reason or "(no reason given)", offenders)
+    deployed = DeployedFunction(chart, fid, vid, str(function.get("name")), deploy, watch, functions.client)
+    if modified_check is not None and "deployed-modified-conformant" in rule.outcomes:
+        change = modified_check(deployed)
+        observation = _accept(rule, record, "deployed-modified-conformant", change)
+        return Observation(observation.outcome, observation.detail, deployed)
+    raise Nonconformant(
+        f"the function reached ACTIVE with the violation inside ({' → '.join(watch.history)}); expected a refusal "
+        f"naming {' or '.join(repr(o) for o in offenders)}",
+        "deployed-violating",
+    )
+
+
+def expect_deployed(
+    functions: Functions,
+    chart: ChartRef,
+    rule: Rule,
+    *,
+    record: ItemRecord | None = None,
+    configuration: dict[str, Any] | None = None,
+    spec: dict[str, Any] | None = None,
+    answer: bool = True,
+    body: dict[str, Any] | None = None,
+) -> Observation:
+    """The chart deploys to ACTIVE and (with `answer`) the mini-service answers an inference."""
+    deployed = functions.deployed(chart, configuration=configuration, spec=spec, **(body or {}))
+    detail = f"ACTIVE after {' → '.join(deployed.watch.history)}"
+    if answer:
+        detail += "; " + check_answers(deployed)
+    observation = _accept(rule, record, "deployed-conformant", detail)
+    return Observation(observation.outcome, observation.detail, deployed)
+
+
+def check_answers(deployed: DeployedFunction) -> str:
+    """The mini-service's own KServe echo comes back through pexec."""
+    token = f"nvcfc-{deployed.version_id[:8]}"
+    invocation = deployed.infer(token)
+    reply = invocation.final
+    if reply.status_code != 200:
+        raise Nonconformant(f"the ACTIVE function does not answer: {reply.describe()}", "wrong-answer")
+    outputs = reply.body.get("outputs") if isinstance(reply.body, dict) else None
+    if not outputs or outputs[0].get("data") != [token]:
+        raise Nonconformant(f"the answer is not the mini-service's echo of {token!r}: {reply.text[:300]!r}",
+                            "wrong-answer")
+    return "the mini-service answered through pexec"
+
+
+def expect_status(reply: Reply, rule: Rule, record: ItemRecord | None, *codes: int) -> Observation:
+    """An API answer whose status is one of `codes`, mapped onto the rule's http-* outcome."""
+    reply.expect(*codes)
+    outcome = "http-204" if reply.status_code == 204 else "http-404" if reply.status_code == 404 else (
+        "http-400" if reply.status_code == 400 else "http-2xx")
+    return _accept(rule, record, outcome, reply.describe())
+
+
+def expect_problem_details(reply: Reply, rule: Rule, record: ItemRecord | None) -> Observation:
+    """A 4xx answer that is RFC 7807 problem details with a meaningful detail."""
+    if not 400 <= reply.status_code < 500:
+        raise Nonconformant(f"expected a 4xx answer to check its shape: {reply.describe()}", "unexpected-http-status")
+    problem = reply.problem
+    if problem is None:
+        raise Nonconformant(f"the {reply.status_code} answer is not problem details: {reply.text[:200]!r}",
+                            "wrong-answer")
+    issues = problem.problems_with_shape(reply.status_code)
+    if issues:
+        raise Nonconformant(f"{reply.describe()}: not RFC 7807: {'; '.join(issues)}", "wrong-answer")
+    return _accept(rule, record, "problem-details", reply.describe())
+
+
+def expect_deployed_or_refused(
+    functions: Functions,
+    chart: ChartRef,
+    rule: Rule,
+    *,
+    offenders: Sequence[str],
+    record: ItemRecord | None = None,
+    configuration: dict[str, Any] | None = None,
+    check: Callable[[DeployedFunction], tuple[str, str]] | None = None,
+) -> Observation:
+    """For rules that allow either: a refusal naming an offender, or ACTIVE + answer (+ `check`).
+
+    `check` inspects the deployed function and returns (outcome, detail), e.g. `deployed-object-skipped`,
+    or raises `Nonconformant`; without it, ACTIVE and answering is `deployed-conformant`.
+    """
+    created = functions.create(chart)
+    if 400 <= created.status_code < 500:
+        return _refusal(rule, record, "refused-at-creation", created.error_text, offenders)
+    created.expect(200, 201)
+    function = created.field("function")
+    fid, vid = str(function["id"]), str(function["versionId"])
+    deploy = functions.deploy(fid, vid, functions.spec(chart, configuration=configuration))
+    if 400 <= deploy.status_code < 500:
+        return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders)
+    deploy.expect(200, 201, 202)
+    try:
+        watch = functions.wait(fid, vid, {"ACTIVE", "ERROR"}, "timeouts.deploy_active")
+    except WaitTimeout as exc:
+        raise Nonconformant(f"neither refused nor ACTIVE: {exc}", "timed-out") from None
+    if watch.final == "ERROR":
+        reason = functions.client.failure_reason(fid, vid)
+        return _refusal(rule, record, "deployment-error-naming-offender", reason or "(no reason given)", offenders)
+    deployed = DeployedFunction(chart, fid, vid, str(function.get("name")), deploy, watch, functions.client)
+    answered = check_answers(deployed)
+    outcome, detail = check(deployed) if check is not None else ("deployed-conformant", answered)
+    observation = _accept(rule, record, outcome, detail)
+    return Observation(observation.outcome, observation.detail, deployed)

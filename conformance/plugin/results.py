@@ -1,0 +1,178 @@
+"""Turn pytest's phase reports into one `TestResult` per test item, and keep `run-meta.json` current.
+
+Status mapping (DESIGN.md): an assertion in the test body is a FAIL of the implementation; anything
+else (fixture failure, unreachable target, harness timeout, a broken cleanup) is an ERROR; a rule whose
+profiles the run does not claim is a SKIP; a MUST rule in scope never skips — its skip becomes ERROR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import __version__
+from conformance.client.errors import Nonconformant
+from conformance.client.transcript import Transcript
+from conformance.report.model import RunMeta, Status, TestResult
+
+from .context import RunContext
+
+
+@dataclass
+class ItemRecord:
+    """What one test item accumulates while it runs; the plugin writes it out after teardown."""
+
+    rule_id: str
+    case: str | None
+    param: str | None
+    transcript: Transcript = field(default_factory=Transcript)
+    outcome: str | None = None  # what the test observed, in the catalog's vocabulary
+    note: str = ""  # a one-line observation for a PASS
+    cluster_objects: list[dict[str, Any]] = field(default_factory=list)
+    gated: str | None = None  # reason, when the profile gate skipped the item
+    status: Status | None = None
+    message: str = ""
+    started: float = field(default_factory=time.monotonic)
+
+    def observe(self, outcome: str, note: str = "") -> None:
+        self.outcome = outcome
+        if note:
+            self.note = note
+
+
+ITEM_KEY = pytest.StashKey[ItemRecord]()
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _exception_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    value = excinfo.value
+    text = str(value).split("\nassert ")[0] if isinstance(value, AssertionError) else str(value)
+    name = type(value).__name__
+    return one_line(text if isinstance(value, Nonconformant | pytest.fail.Exception) else f"{name}: {text}")
+
+
+def is_fail(excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
+    """An assertion (or pytest.fail) in the test body is the implementation's failure."""
+    return isinstance(excinfo.value, AssertionError | pytest.fail.Exception)
+
+
+def classify(record: ItemRecord, report: pytest.TestReport, call: pytest.CallInfo[None], level: str) -> None:
+    """Fold one phase report into the record; may rewrite a MUST skip into a failed report."""
+    if record.status in ("FAIL", "ERROR"):
+        if report.when == "teardown" and report.failed and call.excinfo is not None:
+            record.message = one_line(f"{record.message}; cleanup also failed: {_exception_line(call.excinfo)}")
+        return
+    if hasattr(report, "wasxfail"):
+        record.status = "XFAIL" if report.skipped else "XPASS"
+        record.message = one_line(str(report.wasxfail))
+        return
+    if report.skipped:
+        reason = _skip_reason(report)
+        if record.gated is None and level == "MUST":
+            # A MUST rule in scope has no optional precondition: not being able to check it is an ERROR.
+            report.outcome = "failed"
+            record.status = "ERROR"
+            record.message = one_line(f"MUST rule {record.rule_id} cannot be skipped: {reason}")
+            report.longrepr = record.message
+        else:
+            record.status = "SKIP"
+            record.message = one_line(record.gated or reason)
+        return
+    if report.failed and call.excinfo is not None:
+        if report.when == "call" and is_fail(call.excinfo):
+            record.status = "FAIL"
+            value = call.excinfo.value
+            if isinstance(value, Nonconformant) and value.outcome and record.outcome is None:
+                record.outcome = value.outcome
+        else:
+            record.status = "ERROR"
+        where = {"setup": "setup: ", "teardown": "cleanup: "}.get(report.when, "")
+        record.message = one_line(where + _exception_line(call.excinfo))
+        return
+    if report.failed:
+        record.status = "ERROR"
+        record.message = one_line(str(report.longrepr))
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def finish(record: ItemRecord, item: pytest.Item, ctx: RunContext, manifest: dict[str, dict[str, Any]]) -> TestResult:
+    rule = ctx.catalog[record.rule_id]
+    status: Status = record.status or "PASS"
+    message = record.message if status != "PASS" else one_line(record.note or record.outcome or "")
+    chart = manifest.get(record.case or "", {})
+    return TestResult(
+        nodeid=item.nodeid,
+        rule_id=rule.id,
+        level=rule.level,
+        profiles=tuple(rule.profiles),
+        status=status,
+        case=record.case,
+        param=record.param,
+        message=message,
+        outcome=record.outcome,
+        duration_s=round(time.monotonic() - record.started, 3),
+        transcript=record.transcript.exchanges,
+        cluster_objects=tuple(record.cluster_objects),
+        chart_package=chart.get("package"),
+        chart_digest=chart.get("digest"),
+        rerun=ctx.rerun_command(rule.id, record.case),
+    )
+
+
+def write_result(ctx: RunContext, result: TestResult) -> None:
+    ctx.results_dir.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(result.to_dict(), default=str, ensure_ascii=False)
+    # One write per line in append mode: a crash leaves whole lines, and workers never share a file.
+    with ctx.results_file.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_meta(path: Path, meta: RunMeta) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(meta.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def start_meta(ctx: RunContext, command: str) -> RunMeta:
+    meta = RunMeta(
+        run_id=ctx.run_id,
+        harness_version=__version__,
+        implementation=ctx.target.implementation,
+        implementation_version=ctx.target.implementation_version,
+        profiles=tuple(sorted(ctx.claimed)),
+        target=ctx.target.redacted(),
+        started_at=_now(),
+        complete=False,
+        command=command,
+    )
+    write_meta(ctx.meta_file, meta)
+    return meta
+
+
+def finish_meta(ctx: RunContext, meta: RunMeta, complete: bool, charts: dict[str, dict[str, Any]]) -> None:
+    summary = {
+        case: {k: entry.get(k) for k in ("chart", "version", "digest", "helmChart")} for case, entry in charts.items()
+    }
+    write_meta(ctx.meta_file, replace(meta, finished_at=_now(), complete=complete, charts=summary))

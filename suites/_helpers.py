@@ -1,0 +1,66 @@
+"""Small shared pieces of the suites: request bodies and instance-type arithmetic."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from conformance.target.config import TargetConfig
+
+INSTANCE_TYPE = re.compile(r"^(?P<csp>[^.]+)\.GPU\.(?P<gpu>[^_]+)_(?P<n>\d+)x(?:\.x(?P<nodes>\d+))?$")
+
+
+def instance_parts(target: TargetConfig) -> dict[str, str]:
+    """The parts of the target's single-node instance type (csp, gpu, n)."""
+    instance_type = target.deployment_spec()["instanceType"]
+    match = INSTANCE_TYPE.match(instance_type)
+    if match is None:
+        raise AssertionError(
+            f"the configured instance type {instance_type!r} is not <CSP>.GPU.<GPU>_<n>x; fix deployment.instance_type"
+        )
+    return match.groupdict()
+
+
+def malformed_instance_type(target: TargetConfig, how: str) -> str:
+    """One malformation of the target's own single-node type, named as in ITYPE-MALFORMED-REFUSED's params."""
+    p = instance_parts(target)
+    csp, gpu, n = p["csp"], p["gpu"], p["n"]
+    return {
+        "no-gpu-count": f"{csp}.GPU.{gpu}",
+        "count-without-x": f"{csp}.GPU.{gpu}_{n}",
+        "x-without-count": f"{csp}.GPU.{gpu}_x",
+        "node-count-without-x": f"{csp}.GPU.{gpu}_{n}x.2",
+        "empty-node-suffix": f"{csp}.GPU.{gpu}_{n}x.x",
+        "no-csp": f"GPU.{gpu}_{n}x",
+        "no-gpu-segment": f"{csp}.{gpu}_{n}x",
+    }[how]
+
+
+def kserve_body(text: str) -> dict[str, Any]:
+    return {"inputs": [{"name": "INPUT0", "datatype": "BYTES", "shape": [1], "data": [text]}]}
+
+
+def unknown_id() -> str:
+    return str(uuid.uuid4())
+
+
+def case_overlay(case_id: str) -> Any:
+    """The sample-chart case as the chart pipeline reads it (templates, values, violates)."""
+    from conformance.charts.cases import CASES_DIR, parse_case
+
+    return parse_case(CASES_DIR / f"{case_id}.yaml")
+
+
+def case_kinds(case_id: str) -> list[str]:
+    """Every `kind:` the case's own templates (and subcharts) declare."""
+    case = case_overlay(case_id)
+    texts = list(case.templates.values()) + [t for s in case.subcharts for t in s.templates.values()]
+    return sorted({m for text in texts for m in re.findall(r"(?m)^\s*kind:\s*([A-Za-z]+)\s*$", text)})
+
+
+def case_object_names(case_id: str) -> list[str]:
+    """`metadata.name` values written literally in the case's templates."""
+    case = case_overlay(case_id)
+    texts = list(case.templates.values()) + list(case.crds.values())
+    return sorted({m for text in texts for m in re.findall(r"(?m)^\s{2}name:\s*([a-z0-9][a-z0-9.-]*)\s*$", text)})

@@ -1,0 +1,73 @@
+"""gRPC helm functions: `inferenceUrl` `/gRPC`, invocation with `function-id` metadata, grpc.health.v1."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from conformance.client import Nonconformant
+from conformance.plugin import ChartRef, DeployedFunction, Expect, Functions
+
+pytestmark = pytest.mark.case("grpc")
+READY_DELAY = 20
+
+
+def _infer_ok(grpc_invoker: Any, deployed: DeployedFunction, **kwargs: Any) -> Any:
+    reply = grpc_invoker.model_infer(deployed.function_id, text="grpc-conformance", **kwargs)
+    if not reply.ok:
+        raise Nonconformant(f"gRPC ModelInfer through NVCF failed: {reply.code} {reply.details}", "wrong-answer")
+    contents = list(reply.message.outputs[0].contents.bytes_contents) if reply.message.outputs else []
+    if contents != [b"grpc-conformance"]:
+        raise Nonconformant(f"the gRPC answer is not the mini-service's echo: {reply.message}", "wrong-answer")
+    return reply
+
+
+def _serving(grpc_invoker: Any, deployed: DeployedFunction) -> None:
+    health = grpc_invoker.health(deployed.function_id)
+    if not health.ok or health.message.status != 1:  # SERVING
+        raise Nonconformant(f"grpc.health.v1 through NVCF: {health.code} {health.message}", "wrong-answer")
+
+
+@pytest.mark.rule("GRPC-URL-MARKS-FUNCTION")
+def test_grpc_url_marks_function(chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
+    assert chart.inference_url == "/gRPC"
+    deployed = functions.deployed(chart)
+    _serving(grpc_invoker, deployed)
+    expect.observed("deployed-conformant", "ACTIVE with gRPC health SERVING")
+
+
+@pytest.mark.rule("GRPC-INVOCATION")
+def test_grpc_invocation(chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
+    deployed = functions.deployed(chart)
+    _infer_ok(grpc_invoker, deployed)
+    expect.observed("invocation-answered", "ModelInfer echoed through NVCF")
+
+
+@pytest.mark.rule("GRPC-VERSION-METADATA")
+def test_grpc_version_metadata(chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
+    deployed = functions.deployed(chart)
+    reply = _infer_ok(grpc_invoker, deployed, version_id=deployed.version_id)
+    reflected = dict(reply.message.parameters) if hasattr(reply.message, "parameters") else {}
+    version = reflected.get("nvcf-function-version-id")
+    if version is not None and getattr(version, "string_param", deployed.version_id) != deployed.version_id:
+        raise Nonconformant(f"served by version {version}, not {deployed.version_id}", "wrong-answer")
+    expect.observed("invocation-answered", f"served with function-version-id {deployed.version_id}")
+
+
+@pytest.mark.rule("GRPC-HEALTH-GATES-ACTIVE")
+def test_grpc_health_gates_active(chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
+    configuration = {"miniService": {"env": [{"name": "MINI_SERVICE_READY_DELAY", "value": str(READY_DELAY)}]}}
+    started = time.monotonic()
+    deployed = functions.deployed(chart, configuration=configuration)
+    _serving(grpc_invoker, deployed)
+    expect.observed("lifecycle-as-documented",
+                    f"{' → '.join(deployed.watch.history)} after {time.monotonic() - started:.0f} s, SERVING at ACTIVE")
+
+
+@pytest.mark.rule("GRPC-URL-LOWERCASE")
+def test_grpc_url_lowercase(chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
+    deployed = functions.deployed(chart, inferenceUrl="/grpc")
+    _serving(grpc_invoker, deployed)
+    expect.observed("deployed-conformant", "/grpc deployed as a gRPC function")

@@ -1,0 +1,60 @@
+"""Chart hooks are never executed: no hook object exists; a hook of a forbidden kind is not judged as a kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.client import Nonconformant
+from conformance.inspect import hook_objects, summary
+from conformance.plugin import ChartSet, DeployedFunction, Expect, Functions, ItemRecord, variants
+from suites._helpers import case_object_names
+
+
+def _no_hooks(inspector: Any, case: str, record: ItemRecord | None = None) -> str:
+    objects = inspector.objects(case)
+    if record is not None:
+        record.cluster_objects = objects
+    found = hook_objects(objects, case_object_names(case))
+    if found:
+        raise Nonconformant(f"hook objects exist in the cluster: {', '.join(map(summary, found))}",
+                            "deployed-violating")
+    return f"{len(objects)} objects of the case, none of them a hook"
+
+
+@pytest.mark.rule("HOOKS-NOT-RUN")
+@pytest.mark.parametrize(("param", "case"), variants("HOOKS-NOT-RUN"))
+def test_hooks_not_run(param: str, case: str, charts: ChartSet, expect: Expect, inspector: Any) -> None:
+    def check(deployed: DeployedFunction) -> tuple[str, str]:
+        detail = _no_hooks(inspector, case) if inspector is not None else "ACTIVE and answering"
+        return "deployed-conformant", detail
+
+    expect.deployed_or_refused(charts[case], offenders=["hook", param], check=check)
+
+
+@pytest.mark.rule("HOOKS-NOT-CREATED")
+@pytest.mark.parametrize(("param", "case"), variants("HOOKS-NOT-CREATED"))
+def test_hook_objects_never_created(param: str, case: str, charts: ChartSet, expect: Expect, cluster: Any,
+                                    functions: Functions, record: ItemRecord) -> None:
+    def check(deployed: DeployedFunction) -> tuple[str, str]:
+        detail = _no_hooks(cluster, case, record)
+        # Delete hooks would run at uninstall: undeploy now and look again.
+        functions.client.delete_deployment(deployed.function_id, deployed.version_id).expect(200, 202, 204)
+        functions.wait(deployed.function_id, deployed.version_id, {"INACTIVE"}, "timeouts.undeploy")
+        _no_hooks(cluster, case)
+        return "deployed-object-skipped", detail + "; none after undeployment either"
+
+    expect.deployed_or_refused(charts[case], offenders=["hook", param], check=check)
+
+
+@pytest.mark.rule("HOOK-FORBIDDEN-KIND-IGNORED")
+@pytest.mark.case("hook-forbidden-kind")
+def test_hook_of_forbidden_kind_ignored(charts: ChartSet, expect: Expect, inspector: Any) -> None:
+    def check(deployed: DeployedFunction) -> tuple[str, str]:
+        if inspector is None:
+            return "deployed-conformant", "ACTIVE and answering: the hook's kind was not held against the chart"
+        return "deployed-object-skipped", _no_hooks(inspector, "hook-forbidden-kind")
+
+    # A refusal must name the hook, not the DaemonSet kind: "hook" is the only accepted offender.
+    expect.deployed_or_refused(charts["hook-forbidden-kind"], offenders=["hook"], check=check)

@@ -1,0 +1,85 @@
+"""The mini-service: the Service named `helmChartServiceName`, its port, readiness and routing; Service types."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conformance.client import Nonconformant
+from conformance.errors import ConformanceError
+from conformance.plugin import ChartRef, ChartSet, DeployedFunction, Expect, Functions, variants
+from suites._helpers import case_overlay
+
+READY_DELAY = 20
+
+
+@pytest.mark.rule("SVC-NAME-MISMATCH-REFUSED")
+@pytest.mark.case("service-name-mismatch")
+def test_service_name_mismatch_refused(chart: ChartRef, expect: Expect) -> None:
+    expect.refused(chart, offenders=[chart.service_name, "helmChartServiceName"])
+
+
+@pytest.mark.rule("SVC-NAME-TEMPLATED")
+@pytest.mark.case("service-name-templated")
+def test_templated_service_name(chart: ChartRef, expect: Expect) -> None:
+    expect.deployed_or_refused(chart, offenders=[chart.service_name, "helmChartServiceName", "service"])
+
+
+@pytest.mark.rule("SVC-PORT-MISMATCH-REFUSED")
+@pytest.mark.case("service-port-mismatch")
+def test_service_port_mismatch_refused(chart: ChartRef, expect: Expect) -> None:
+    expect.refused(chart, offenders=[str(chart.inference_port), chart.service_name])
+
+
+@pytest.mark.rule("MINI-ACTIVE-WHEN-READY")
+@pytest.mark.case("minimal-http")
+def test_active_only_when_ready(chart: ChartRef, functions: Functions, expect: Expect) -> None:
+    configuration = {"miniService": {"env": [{"name": "MINI_SERVICE_READY_DELAY", "value": str(READY_DELAY)}]}}
+    started = time.monotonic()
+    deployed = functions.deployed(chart, configuration=configuration)
+    waited = time.monotonic() - started
+    # The probe answers inferences only once ready, so an early ACTIVE shows as a 503 here.
+    reply = deployed.infer("ready-check").final
+    if reply.status_code != 200:
+        raise Nonconformant(f"ACTIVE after {waited:.0f} s, but the mini-service is not ready yet: {reply.describe()}",
+                            "deployed-violating")
+    assert "DEPLOYING" in deployed.watch.history or waited >= READY_DELAY, (
+        f"ACTIVE after {waited:.0f} s without DEPLOYING, before the {READY_DELAY} s readiness delay")
+    expect.observed("lifecycle-as-documented", f"{' → '.join(deployed.watch.history)} in {waited:.0f} s")
+
+
+@pytest.mark.rule("MINI-SERVICE-ROUTED")
+@pytest.mark.case("minimal-http")
+def test_invocation_reaches_the_mini_service(chart: ChartRef, deployed_function: object, expect: Expect) -> None:
+    deployed: DeployedFunction = deployed_function(chart)  # type: ignore[operator]
+    reply = deployed.infer("routed").final.expect(200)
+    body = reply.json()
+    assert body.get("model_name") == "echo", f"the answer is not the probe's KServe echo: {reply.text[:200]!r}"
+    assert body["outputs"][0]["data"] == ["routed"]
+    expect.observed("invocation-answered", f"pexec {chart.inference_url} answered by the mini-service")
+
+
+@pytest.mark.rule("SVC-TYPE-CLUSTERIP")
+@pytest.mark.parametrize(("param", "case"), variants("SVC-TYPE-CLUSTERIP"))
+def test_clusterip_services_accepted(param: str, case: str, charts: ChartSet, expect: Expect) -> None:
+    expect.deployed(charts[case])
+
+
+@pytest.mark.rule("SVC-TYPE-FORBIDDEN")
+@pytest.mark.parametrize(("param", "case"), variants("SVC-TYPE-FORBIDDEN"))
+def test_forbidden_service_types(param: str, case: str, charts: ChartSet, expect: Expect, inspector: object) -> None:
+    chart = charts[case]
+
+    def made_cluster_ip(deployed: DeployedFunction) -> str:
+        if inspector is None:
+            raise ConformanceError(f"a {param} Service deployed; without a kubeconfig the harness cannot tell whether "
+                                   "it was changed to ClusterIP (set kubeconfig to decide)")
+        services = inspector.objects(case, ["Service"])  # type: ignore[attr-defined]
+        bad = [s["metadata"]["name"] for s in services if (s.get("spec") or {}).get("type") not in (None, "ClusterIP")]
+        if bad:
+            raise Nonconformant(f"Service(s) {bad} still have type {param}", "deployed-violating")
+        return f"the {param} Service was changed to ClusterIP"
+
+    names = [chart.service_name, *case_overlay(case).rendered_service_name.split()]
+    expect.refused(chart, offenders=[param, *names], modified_check=made_cluster_ip)

@@ -1,0 +1,39 @@
+"""No secret survives into a transcript: request/response headers and bodies, URLs, errors."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import API_KEY, REGISTRY_PASSWORD, TOKEN, target_for
+from fake_nvcf import FakeNvcf
+
+from conformance.client import NvcfClient, Redactor
+
+
+def test_redactor_masks_known_secrets_and_credential_shapes() -> None:
+    r = Redactor(["s3cret-token-value"])
+    assert r.text("x s3cret-token-value y") == "x *** y"
+    assert r.text("Authorization: Bearer abc.def-ghi") == "Authorization: Bearer ***"
+    assert r.text("oci://user:pa55@reg/x") == "oci://***@reg/x"
+    assert r.text('{"password": "hunter22"}') == '{"password": "***"}'
+    assert r.headers({"Authorization": "Bearer zzz", "Cookie": "a=b", "X-Other": "s3cret-token-value"}) == {
+        "authorization": "Bearer ***", "cookie": "***", "x-other": "***"}
+
+
+def test_transcript_holds_no_secret(fake: FakeNvcf) -> None:
+    # The backend echoes the token in a header and in every body: the transcript must still be clean.
+    fake.state.script.echo_secret = TOKEN + " " + API_KEY + " " + REGISTRY_PASSWORD
+    target = target_for(fake.address)
+    with NvcfClient(target) as client:
+        created = client.create_function({"name": "n", "inferenceUrl": "/x", "helmChart": "oci://r/c/charts/a-1.tgz",
+                                          "helmChartServiceName": "s", "note": f"my key is {API_KEY}"})
+        function = created.field("function")
+        client.pexec(function["id"], {"token": TOKEN})
+        client.get_version(function["id"], function["versionId"])
+        dump = json.dumps([e.__dict__ for e in client.transcript.exchanges])
+    assert len(client.transcript) == 3
+    for secret in (TOKEN, API_KEY, REGISTRY_PASSWORD):
+        assert secret not in dump
+    first = client.transcript.exchanges[0]
+    assert first.request_headers["authorization"] == "Bearer ***"
+    assert first.request_headers["host"].startswith("api.")

@@ -1,0 +1,94 @@
+"""Self-test: the API-level suites against the real reference server, which must pass every one.
+
+The reference runs as a separate process (`nvcf-conformance reference serve`) on 127.0.0.1 with a
+temporary database and tokens file; charts are pushed to a real local registry. The harness reaches
+it only through its API, exactly as it would reach any other implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.env.registry import RegistryEndpoint
+from conformance.paths import ROOT
+
+API_SUITES = ("suites/test_function_api.py", "suites/test_deployment_api.py", "suites/test_invocation_api.py")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    home = tmp_path_factory.mktemp("reference")
+    state = home / "state.json"
+    cmd = [sys.executable, "-m", "conformance.cli", "reference", "serve", "--port", "0", "--db", str(home / "nvcf.db"),
+           "--tokens-file", str(home / "tokens.json"), "--state-file", str(state), "--log-file", str(home / "ref.log")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not state.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                pytest.fail(f"the reference server did not start: {err[-500:]}")
+            time.sleep(0.1)
+        info = json.loads(state.read_text())
+        tokens = json.loads((home / "tokens.json").read_text())["tokens"]
+        info["token"] = next(t for t, v in tokens.items() if v["name"] == "admin")
+        info["api_key"] = next(t for t, v in tokens.items() if v["name"] == "api-key")
+        info["home"] = home
+        yield info
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_suites(reference: dict[str, Any], registry: RegistryEndpoint, results: Path, *suites: str,
+               extra: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    env = {
+        **os.environ,
+        "NVCF_GATEWAY_ADDR": f"127.0.0.1:{reference['port']}",
+        "NVCF_TOKEN": reference["token"],
+        "NVCF_API_KEY": reference["api_key"],
+        "NVCF_IMPLEMENTATION": "nvcf-conformance reference",
+        "NVCF_REGISTRY": registry.address,
+        "NVCF_REGISTRY_USERNAME": registry.username,
+        "NVCF_REGISTRY_PASSWORD": registry.password,
+    }
+    env.pop("KUBECONFIG", None)
+    cmd = [sys.executable, "-m", "pytest", "-p", "conformance.plugin", *suites, "--results-dir", str(results),
+           "--run-id", f"selftest-{os.getpid()}", "-p", "no:cacheprovider", "-o", "addopts=", "-q", *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    lines = [json.loads(line) for f in sorted(results.glob("results-*.jsonl")) for line in f.read_text().splitlines()]
+    return proc, lines
+
+
+def test_api_suites_pass_against_the_reference(reference: dict[str, Any], registry: RegistryEndpoint,
+                                               tmp_path: Path) -> None:
+    proc, lines = run_suites(reference, registry, tmp_path / "results", *API_SUITES, extra=("--profile", "ext"))
+    problems = [f"{r['nodeid']}: {r['status']}: {r['message']}" for r in lines if r["status"] != "PASS"]
+    assert proc.returncode == 0 and not problems, "\n".join(problems) or proc.stdout[-3000:]
+    assert len(lines) >= 30
+    secrets = (reference["token"], reference["api_key"], registry.password)
+    for path in (tmp_path / "results").iterdir():
+        text = path.read_text()
+        assert not any(secret in text for secret in secrets), f"a secret leaked into {path.name}"
+    meta = json.loads((tmp_path / "results" / "run-meta.json").read_text())
+    assert meta["complete"] is True and meta["implementation"] == "nvcf-conformance reference"
+
+
+@pytest.mark.skip(reason="deploy-level self-test pending: `reference serve` has no KWOK deployer/data plane yet "
+                         "(it answers every deployment with ERROR 'no deployer configured')")
+def test_deploy_level_suites_pass_against_the_reference() -> None:
+    raise AssertionError("enable once the reference's KWOK deployer is wired into `reference serve`")
