@@ -367,3 +367,28 @@ def test_launch_helpers() -> None:
     assert launch.parse_ready_line("something else") is None
     env = launch.environment({"A": "1"}, base={"PYTHONPATH": "/x"})
     assert env == {"A": "1", "PYTHONPATH": f"{launch.PACKAGE_DIR}{os.pathsep}/x"}
+
+
+def test_probe_answers_with_requested_status_and_delay(http: httpx.Client) -> None:
+    import time
+
+    started = time.monotonic()
+    response = http.get("/probe?status=418&delay=0.5")
+    assert response.status_code == 418
+    assert time.monotonic() - started >= 0.5
+    assert response.json()["query"]["status"] == ["418"]
+    assert http.get("/probe?status=99").status_code == 400
+    assert http.get("/probe?delay=61").status_code == 400
+
+
+def test_infer_delay_parameter_answers_late(http: httpx.Client) -> None:
+    import time
+
+    body = {"inputs": [{"name": "x", "datatype": "INT32", "shape": [1], "data": [1]}],
+            "parameters": {"delay_seconds": 0.5}}
+    started = time.monotonic()
+    response = http.post("/v2/models/echo/infer", json=body)
+    assert response.status_code == 200
+    assert time.monotonic() - started >= 0.5
+    body["parameters"] = {"delay_seconds": "soon"}
+    assert http.post("/v2/models/echo/infer", json=body).status_code == 400

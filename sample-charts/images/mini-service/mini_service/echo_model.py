@@ -72,6 +72,25 @@ def _validate_tensor(index: int, tensor: Any) -> dict[str, Any]:
     return output
 
 
+MAX_DELAY_SECONDS = 60.0
+
+
+def requested_delay(value: Any) -> float:
+    """The `delay_seconds` a caller asked for (a request parameter or `?delay=`), bounded.
+
+    A slow answer on demand is how a harness exercises pexec's 202 + polling path.
+    """
+    if value is None:
+        return 0.0
+    try:
+        delay = float(value)
+    except (TypeError, ValueError):
+        raise InferError(f"delay_seconds must be a number, got {value!r}") from None
+    if not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise InferError(f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS:g}")
+    return delay
+
+
 def infer_json(
     model: str, version: str | None, body: Any, reflected: dict[str, str] | None = None
 ) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -13,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mini_service import SERVER_NAME, __version__, introspect
 from mini_service.config import Config
-from mini_service.echo_model import InferError, Models, infer_json, reflected_metadata
+from mini_service.echo_model import InferError, Models, infer_json, reflected_metadata, requested_delay
 from mini_service.readiness import Readiness
 
 # Large enough for NVCF's large-payload cases, small enough that a runaway client cannot exhaust memory.
@@ -199,12 +200,27 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             reflected = reflected_metadata(list(self.headers.items()))
             response = infer_json(model, version, request, reflected)
+            delay = requested_delay(request.get("parameters", {}).get("delay_seconds"))
         except InferError as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return
+        time.sleep(delay)
         self._json(HTTPStatus.OK, response)
 
     def _probe(self, query: str, body: bytes) -> None:
+        # `?status=NNN` answers with that status and `?delay=S` answers late: together they let a
+        # harness check that pass-through invocation returns the function's own status unchanged and
+        # that a slow answer goes through 202 + polling.
+        params = parse_qs(query)
+        try:
+            delay = requested_delay((params.get("delay") or [None])[0])
+            status = int((params.get("status") or ["200"])[0])
+            if not 200 <= status <= 599:
+                raise ValueError
+        except (InferError, ValueError):
+            self._error(HTTPStatus.BAD_REQUEST, "status must be 200-599 and delay 0-60 seconds")
+            return
+        time.sleep(delay)
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
             key = name.lower()
@@ -215,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers[key] = "***"
         facts = introspect.process_facts()
         self._json(
-            HTTPStatus.OK,
+            HTTPStatus(status),
             {
                 "method": self.command,
                 "path": urlsplit(self.path).path,
