@@ -41,6 +41,12 @@ def kserve_body(text: str) -> dict[str, Any]:
     return {"inputs": [{"name": "INPUT0", "datatype": "BYTES", "shape": [1], "data": [text]}]}
 
 
+def reflected_headers(answer: dict[str, Any]) -> dict[str, str]:
+    """The invocation headers the mini-service saw, from its KServe answer's `metadata.<header>` parameters."""
+    params = answer.get("parameters") or {}
+    return {k.lower().removeprefix("metadata."): v for k, v in params.items() if k.lower().startswith("metadata.")}
+
+
 def unknown_id() -> str:
     return str(uuid.uuid4())
 
@@ -59,8 +65,17 @@ def case_kinds(case_id: str) -> list[str]:
     return sorted({m for text in texts for m in re.findall(r"(?m)^\s*kind:\s*([A-Za-z]+)\s*$", text)})
 
 
-def case_object_names(case_id: str) -> list[str]:
-    """`metadata.name` values written literally in the case's templates."""
+def case_object_refs(case_id: str) -> list[tuple[str, str]]:
+    """(kind, metadata.name) of each object written literally in the case's own templates and CRDs.
+
+    Kind matters: a hook Job and the mini-service Service of a hook case share the case's name.
+    """
     case = case_overlay(case_id)
-    texts = list(case.templates.values()) + list(case.crds.values())
-    return sorted({m for text in texts for m in re.findall(r"(?m)^\s{2}name:\s*([a-z0-9][a-z0-9.-]*)\s*$", text)})
+    refs: set[tuple[str, str]] = set()
+    for text in list(case.templates.values()) + list(case.crds.values()):
+        for doc in re.split(r"(?m)^---\s*$", text):
+            kind = re.search(r"(?m)^kind:\s*([A-Za-z]+)\s*$", doc)
+            name = re.search(r"(?m)^\s{2}name:\s*([a-z0-9][a-z0-9.-]*)\s*$", doc)
+            if kind and name:
+                refs.add((kind.group(1), name.group(1)))
+    return sorted(refs)

@@ -49,10 +49,13 @@ def test_grpc_invocation(chart: ChartRef, functions: Functions, grpc_invoker: An
 def test_grpc_version_metadata(chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
     deployed = functions.deployed(chart)
     reply = _infer_ok(grpc_invoker, deployed, version_id=deployed.version_id)
-    reflected = dict(reply.message.parameters) if hasattr(reply.message, "parameters") else {}
-    version = reflected.get("nvcf-function-version-id")
-    if version is not None and getattr(version, "string_param", deployed.version_id) != deployed.version_id:
-        raise Nonconformant(f"served by version {version}, not {deployed.version_id}", "wrong-answer")
+    # The probe reflects the invocation metadata it received as `metadata.<key>` parameters.
+    params = dict(reply.message.parameters)
+    seen = params.get("metadata.function-version-id")
+    version = seen.string_param if seen is not None else None
+    if version != deployed.version_id:
+        raise Nonconformant(f"the mini-service got function-version-id {version!r}, not {deployed.version_id}",
+                            "wrong-answer")
     expect.observed("invocation-answered", f"served with function-version-id {deployed.version_id}")
 
 

@@ -9,14 +9,14 @@ import pytest
 from conformance.client import Nonconformant
 from conformance.inspect import hook_objects, summary
 from conformance.plugin import ChartSet, DeployedFunction, Expect, Functions, ItemRecord, variants
-from suites._helpers import case_object_names
+from suites._helpers import case_object_refs
 
 
 def _no_hooks(inspector: Any, case: str, record: ItemRecord | None = None) -> str:
     objects = inspector.objects(case)
     if record is not None:
         record.cluster_objects = objects
-    found = hook_objects(objects, case_object_names(case))
+    found = hook_objects(objects, case_object_refs(case))
     if found:
         raise Nonconformant(f"hook objects exist in the cluster: {', '.join(map(summary, found))}",
                             "deployed-violating")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.client import Nonconformant, NvcfClient
-from conformance.errors import ConformanceError
 from conformance.plugin import ChartRef, Expect, Functions
-from suites._helpers import kserve_body
+from suites._helpers import kserve_body, reflected_headers
 
 pytestmark = pytest.mark.case("minimal-http")
 
@@ -56,11 +55,12 @@ def test_pexec_answer(chart: ChartRef, functions: Functions, expect: Expect) -> 
 @pytest.mark.rule("INVOKE-PEXEC-POLL")
 def test_pexec_poll(chart: ChartRef, functions: Functions, nvcf: NvcfClient, expect: Expect) -> None:
     deployed = functions.deployed(chart)
-    # The shortest poll window (1 s) is the only lever: the probe has no knob to answer slowly.
-    invocation = nvcf.invoke(deployed.function_id, kserve_body("polled"), poll_seconds=1)
+    # The probe answers 3 s late on request (`delay_seconds`), past the shortest poll window (1 s).
+    body = {**kserve_body("polled"), "parameters": {"delay_seconds": 3}}
+    invocation = nvcf.invoke(deployed.function_id, body, poll_seconds=1)
     if invocation.first.status_code != 202:
-        raise ConformanceError("the mini-service answered within the 1-second poll window, so the 202 path could not "
-                               f"be exercised ({invocation.first.describe()})")
+        raise Nonconformant("an answer that takes 3 s came back without a 202 inside a 1-second poll window "
+                            f"({invocation.first.describe()})", "wrong-answer")
     assert invocation.first.request_id, "the 202 carries no NVCF-REQID"
     reply = invocation.final.expect(200)
     assert reply.json()["outputs"][0]["data"] == ["polled"]
@@ -71,9 +71,10 @@ def test_pexec_poll(chart: ChartRef, functions: Functions, nvcf: NvcfClient, exp
 def test_pexec_version(chart: ChartRef, functions: Functions, nvcf: NvcfClient, expect: Expect) -> None:
     deployed = functions.deployed(chart)
     reply = nvcf.invoke(deployed.function_id, kserve_body("v"), version_id=deployed.version_id).final.expect(200)
-    served = (reply.json().get("parameters") or {}).get("nvcf-function-version-id")
-    if served is not None and served != deployed.version_id:
-        raise Nonconformant(f"served by version {served}, not {deployed.version_id}", "wrong-answer")
+    served = reflected_headers(reply.json()).get("nvcf-function-version-id")
+    if served != deployed.version_id:
+        raise Nonconformant(f"served by version {served!r} (its NVCF-FUNCTION-VERSION-ID), not {deployed.version_id}",
+                            "wrong-answer")
     expect.observed("invocation-answered", f"served by {deployed.version_id}")
 
 
@@ -82,7 +83,7 @@ def test_headers_forwarded(chart: ChartRef, functions: Functions, expect: Expect
     deployed = functions.deployed(chart)
     invocation = deployed.infer("headers")
     reply = invocation.final.expect(200)
-    seen = {k.lower(): v for k, v in (reply.json().get("parameters") or {}).items()}
+    seen = reflected_headers(reply.json())
     expected = {"nvcf-function-id": deployed.function_id, "nvcf-function-version-id": deployed.version_id,
                 "nvcf-reqid": invocation.first.request_id}
     wrong = {k: seen.get(k) for k, v in expected.items() if seen.get(k) != v}

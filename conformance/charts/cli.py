@@ -107,11 +107,13 @@ def registry_from_args(args: argparse.Namespace) -> RegistryEndpoint:
     return RegistryEndpoint(reg["address"], reg["username"], reg["password"])
 
 
-def _build_cases(args: argparse.Namespace) -> tuple[BuildReport, Path]:
+def _build_cases(args: argparse.Namespace, registry: str | None = None) -> tuple[BuildReport, Path]:
+    """Build the selected cases; with a `registry`, the probe image is pulled from it (unless --image)."""
     run_id = naming.run_id(args.run_id)
     out = _out(args)
     cases = load_cases(args.cases)
-    report = pipeline.build(cases, run_id, out, image=args.image)
+    image = args.image or naming.probe_image(registry)
+    report = pipeline.build(cases, run_id, out, image=image)
     _say(
         f"run {run_id}: {len(report.charts)} charts, {report.built} built, {report.cached} from cache "
         f"({report.seconds:.1f} s) in {out}"
@@ -176,7 +178,7 @@ def _push(args: argparse.Namespace) -> int:
 
     endpoint = registry_from_args(args)
     address = naming.registry_address(endpoint.address, args.plain_http)
-    report, out = _build_cases(args)
+    report, out = _build_cases(args, address.host_port)
     repository = naming.repository(args.repository, report.run_id)
     pushed = push(report.charts, endpoint, out, repository=repository, plain_http=address.plain_http)
     _say(

@@ -85,3 +85,17 @@ def oci_ref(registry: str, repo: str, name: str, version: str) -> str:
 def helm_chart_url(registry: str, repo: str, name: str, version: str) -> str:
     """The NVCF `helmChart` value, in the documented form oci://REGISTRY/REPOSITORY/charts/NAME-X.Y.Z.tgz."""
     return f"{oci_base(registry, repo)}/{name}-{version}.tgz"
+
+
+PROBE_REPOSITORY = "nvcf-conformance/mini-service"
+PROBE_TAG = "0.1.0"
+
+
+def probe_image(registry: str | None) -> str | None:
+    """The mini-service image as a backend pulls it: from the registry the charts go to.
+
+    Naming the registry in the image is what makes pull-secret checks meaningful: NVCF's injected
+    secret must authorise exactly that registry (a bare `nvcf-conformance/...` would mean Docker Hub).
+    None (no registry known) keeps the base chart's default.
+    """
+    return f"{registry}/{PROBE_REPOSITORY}:{PROBE_TAG}" if registry else None

@@ -183,14 +183,23 @@ def _without_data(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def hook_objects(objects: list[dict[str, Any]], names: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """Objects that are hooks (annotated) or carry one of the hook `names`."""
-    wanted = set(names)
-    return [
-        o for o in objects
-        if HOOK_ANNOTATION in ((o.get("metadata") or {}).get("annotations") or {})
-        or (o.get("metadata") or {}).get("name") in wanted
-    ]
+_JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def hook_objects(objects: list[dict[str, Any]], refs: Iterable[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+    """Objects that are hooks: annotated as one, one of the hook `refs` (kind, name), or a Pod that a
+    hook Job started (an executed hook may have been deleted by its policy, its Pods linger)."""
+    wanted = set(refs)
+    hook_jobs = {name for kind, name in wanted if kind == "Job"}
+
+    def is_hook(obj: dict[str, Any]) -> bool:
+        meta = obj.get("metadata") or {}
+        if HOOK_ANNOTATION in (meta.get("annotations") or {}) or (obj.get("kind"), meta.get("name")) in wanted:
+            return True
+        labels = meta.get("labels") or {}
+        return obj.get("kind") == "Pod" and any(labels.get(key) in hook_jobs for key in _JOB_NAME_LABELS)
+
+    return [o for o in objects if is_hook(o)]
 
 
 def summary(obj: dict[str, Any]) -> str:

@@ -171,7 +171,7 @@ def _push(target: TargetConfig, run_id: str, cases: list[str]) -> tuple[dict[str
     backend_address = naming.registry_address(target.registry_address or creds[0]).host_port
     repository = naming.repository(target["registry.repository"], run_id)
     out = pipeline.default_out()
-    report = pipeline.build(load_cases(cases), run_id, out)
+    report = pipeline.build(load_cases(cases), run_id, out, image=naming.probe_image(backend_address))
     pushed = push(report.charts, RegistryEndpoint(*creds), out, repository=repository,
                   plain_http=push_address.plain_http)
     rules = manifest.rules_by_case()

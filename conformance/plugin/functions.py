@@ -156,7 +156,7 @@ class Functions:
         base: dict[str, Any] = {}
         if chart is not None and chart.instance_type and chart.gpu:
             base = {"gpu": chart.gpu, "instanceType": chart.instance_type}
-        spec = self.client.target.deployment_spec(**base, **overrides)
+        spec = self.client.target.deployment_spec(**{**base, **overrides})  # explicit overrides win
         if configuration is not None:
             spec["configuration"] = configuration
         return spec

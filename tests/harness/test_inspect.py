@@ -6,14 +6,20 @@ from conformance.inspect import hook_objects, summary
 from conformance.inspect.cluster import _without_data
 
 
-def test_hook_objects_by_annotation_or_name() -> None:
+def test_hook_objects_by_annotation_kind_and_name_or_job_pod() -> None:
     objects = [
         {"kind": "Job", "metadata": {"name": "a", "annotations": {"helm.sh/hook": "pre-install"}}},
         {"kind": "Job", "metadata": {"name": "hook-test"}},
+        # The mini-service Service of a hook case shares the hook's name but is no hook.
+        {"kind": "Service", "metadata": {"name": "hook-test"}},
+        {"kind": "Pod", "metadata": {"name": "hook-test-x1", "labels": {"batch.kubernetes.io/job-name": "hook-test"}}},
         {"kind": "Deployment", "metadata": {"name": "mini-service", "namespace": "ns"}},
     ]
-    assert [o["metadata"]["name"] for o in hook_objects(objects, ["hook-test"])] == ["a", "hook-test"]
-    assert summary(objects[2]) == "Deployment ns/mini-service"
+    found = hook_objects(objects, [("Job", "hook-test")])
+    assert [(o["kind"], o["metadata"]["name"]) for o in found] == [
+        ("Job", "a"), ("Job", "hook-test"), ("Pod", "hook-test-x1")
+    ]
+    assert summary(objects[4]) == "Deployment ns/mini-service"
 
 
 def test_secret_data_never_leaves_the_inspector() -> None:
