@@ -122,9 +122,10 @@ def _build_cases(args: argparse.Namespace, registry: str | None = None) -> tuple
 
 
 def _build(args: argparse.Namespace) -> int:
-    report, out = _build_cases(args)
-    # A build keeps the registry the run's manifest already points at, so pushed digests survive it.
-    previous = manifest.load(out, report.run_id) or {}
+    # A build keeps the registry the run's manifest already points at (and so the probe image pulled
+    # from it): unchanged charts stay byte-identical and their pushed digests survive.
+    previous = manifest.load(_out(args), naming.run_id(args.run_id)) or {}
+    report, out = _build_cases(args, previous.get("registry"))
     registry, repository = previous.get("registry"), naming.repository(previous.get("repository"), report.run_id)
     rules = manifest.rules_by_case()
     entries = [

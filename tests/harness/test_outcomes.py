@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import target_for
 from fake_nvcf import FakeNvcf
+from harness_support import target_for
 
 from conformance.catalog import load_catalog
 from conformance.client import Nonconformant, NvcfClient

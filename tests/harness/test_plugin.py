@@ -10,8 +10,8 @@ from typing import Any
 import httpcore
 import httpx
 import pytest
-from conftest import API_KEY, TOKEN
 from fake_nvcf import FakeNvcf
+from harness_support import API_KEY, TOKEN
 
 import conformance.plugin
 

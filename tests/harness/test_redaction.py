@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import API_KEY, REGISTRY_PASSWORD, TOKEN, target_for
 from fake_nvcf import FakeNvcf
+from harness_support import API_KEY, REGISTRY_PASSWORD, TOKEN, target_for
 
 from conformance.client import NvcfClient, Redactor
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from report_fixtures import meta, write_results
+from report_fixtures import MakeContext, meta, write_results
 
 from conformance.catalog.load import Catalog, Rule
 from conformance.report.context import ReportContext, build_context
@@ -26,9 +25,6 @@ def small_catalog(tmp_path: Path) -> Catalog:
     return Catalog(path=tmp_path / "rules.yaml", rules=(
         rule("R-MUST"), rule("R-SHOULD", "SHOULD"), rule("R-EXT", "EXT", ("ext",)),
     ))
-
-
-MakeContext = Callable[..., ReportContext]
 
 
 @pytest.fixture

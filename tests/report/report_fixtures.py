@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from conformance.catalog import load_catalog
+from conformance.report.context import ReportContext
 from conformance.report.model import Exchange, RunMeta, TestResult
+
+# The `make_context` fixture's type, importable by the tests (a conftest is not a module to import from).
+MakeContext = Callable[..., ReportContext]
 
 TOKEN = "nvapi-SECRET-token-0123456789abcdef"  # what a fake target config carries; must never be written
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MakeContext
-from report_fixtures import result
+from report_fixtures import MakeContext, result
 
 from conformance.report import digest, yaml_report
 

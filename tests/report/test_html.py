@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import MakeContext
-from report_fixtures import result
+from report_fixtures import MakeContext, result
 
 from conformance.report import html
 

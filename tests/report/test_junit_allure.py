@@ -6,8 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import MakeContext
-from report_fixtures import exchange, result
+from report_fixtures import MakeContext, exchange, result
 
 from conformance.report import allure, junit
 

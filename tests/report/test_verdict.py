@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import MakeContext
-from report_fixtures import meta, result
+from report_fixtures import MakeContext, meta, result
 
 from conformance.report.model import STATUSES
 from conformance.report.verdict import NOT_RUN, Selection, exit_code, rollup
