@@ -11,6 +11,7 @@ from pathlib import Path
 
 from conformance.errors import ConfigError
 from conformance.paths import run_dir
+from reference.backend import serve_options as backend_options
 from reference.config import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_POLL_SECONDS,
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="write {url, gateway, tokens_file, db, pid} as JSON here once listening")
     serve.add_argument("--log-file", type=Path, help="append the log here instead of stderr")
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    backend_options.add_arguments(serve)
     serve.set_defaults(func=_serve)
 
 
@@ -92,17 +94,26 @@ def _serve(args: argparse.Namespace) -> int:
         log.info("generated an admin token and an API key in %s (mode 0600)", tokens_file)
     else:
         log.info("loaded %d token(s) from %s", len(tokens), tokens_file)
-    app = create_app(config, tokens)
+    backend = backend_options.backend_from_args(args, db_path=config.db_path, violations=config.violations,
+                                                tokens=tokens, nca_id=config.nca_id)
+    app = create_app(config, tokens, deployer=backend.deployer if backend else None,
+                     data_plane=backend.data_plane if backend else None)
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     url = f"http://{args.host}:{port}"
     log.info("listening on %s (API: Host api.%s; invocation: Host <function-id>.invocation.%s)",
              url, config.gateway_domain, config.gateway_domain)
-    if args.state_file:
-        _write_state(args.state_file, {"url": url, "gateway": config.gateway_domain, "port": port,
-                                       "tokens_file": str(tokens_file), "db": str(config.db_path),
-                                       "pid": os.getpid()})
-    return 0 if serve_forever(app, sock) else 1
+    try:
+        grpc_port = backend.start_grpc_proxy() if backend else None
+        if args.state_file:
+            _write_state(args.state_file, {"url": url, "gateway": config.gateway_domain, "port": port,
+                                           "tokens_file": str(tokens_file), "db": str(config.db_path),
+                                           "pid": os.getpid(),
+                                           "grpc": f"127.0.0.1:{grpc_port}" if grpc_port is not None else None})
+        return 0 if serve_forever(app, sock) else 1
+    finally:
+        if backend is not None:
+            backend.close()
 
 
 def _write_state(path: Path, data: dict[str, object]) -> None:

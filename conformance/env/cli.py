@@ -65,4 +65,8 @@ def _print_summary(current: dict[str, Any]) -> None:
     print(f"registry    {reg.get('address', '-')} (user {reg.get('username', '-')}; password: env status --json)")
     print(f"kubeconfig  {current.get('kubeconfig', '-')}")
     nvcf = current.get("nvcf") or {}
-    print(f"nvcf        {nvcf.get('gateway', 'not started')}")
+    if nvcf:
+        print(f"nvcf        http://{nvcf['gateway']} (Host api.{nvcf['gateway']}), gRPC {nvcf.get('grpc', '-')}; "
+              "tokens: env status --json")
+    else:
+        print("nvcf        not started")

@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from kubernetes import client, config
@@ -22,6 +23,7 @@ from conformance.paths import tool
 
 GROUP_LABEL = "nvcf-conformance.io/node-group"
 GPU_RESOURCE = "nvidia.com/gpu"
+STORAGE_CLASS = "standard"
 
 
 class KwokCluster:
@@ -125,15 +127,48 @@ class KwokCluster:
 
     def add_nodes(self) -> None:
         api = self.api()
+        serial = 0
         for group in self.cfg.nodes:
             for i in range(group.count):
-                body = node_manifest(group, i)
+                serial += 1
+                body = node_manifest(group, i, serial)
                 try:
                     api.create_node(body)
                 except client.ApiException as exc:
                     if exc.status != 409:
                         raise ConformanceError(f"creating fake node {body['metadata']['name']}: {exc.reason}") from None
         self.wait_nodes_ready(api)
+        self.add_storage()
+
+    def add_storage(self) -> None:
+        """A default StorageClass with pre-made volumes, so PersistentVolumeClaims bind.
+
+        KWOK has no volume provisioner; statically created PersistentVolumes are bound by the real
+        controller-manager instead. Nothing is ever mounted: the volumes are API objects only.
+        """
+        api_client = config.new_client_from_config(str(self.kubeconfig))
+        storage = client.StorageV1Api(api_client)
+        core = client.CoreV1Api(api_client)
+        _create_ignoring_conflict(storage.create_storage_class, {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS,
+                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "Immediate",
+            "reclaimPolicy": "Retain",
+        })
+        for i in range(self.cfg.volumes):
+            _create_ignoring_conflict(core.create_persistent_volume, {
+                "apiVersion": "v1", "kind": "PersistentVolume",
+                "metadata": {"name": f"fake-pv-{i:03d}"},
+                "spec": {
+                    "storageClassName": STORAGE_CLASS,
+                    "capacity": {"storage": "100Gi"},
+                    "accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "hostPath": {"path": f"/nvcf-conformance/fake-pv-{i:03d}"},
+                },
+            })
 
     def wait_nodes_ready(self, api: client.CoreV1Api) -> None:
         want = sum(g.count for g in self.cfg.nodes)
@@ -151,8 +186,20 @@ class KwokCluster:
         raise ConformanceError(f"only {ready}/{want} fake nodes became Ready; kwok log {self.cluster_dir / 'logs'}")
 
 
-def node_manifest(group: NodeGroup, index: int) -> dict[str, object]:
-    """A fake Node as GPU feature discovery and the device plugin would leave it."""
+def _create_ignoring_conflict(create: Any, body: dict[str, Any]) -> None:
+    try:
+        create(body)
+    except client.ApiException as exc:
+        if exc.status != 409:
+            raise ConformanceError(f"creating {body['kind']} {body['metadata']['name']}: {exc.reason}") from None
+
+
+def node_manifest(group: NodeGroup, index: int, serial: int = 1) -> dict[str, object]:
+    """A fake Node as GPU feature discovery and the device plugin would leave it.
+
+    Its InternalIP is from TEST-NET-1 (192.0.2.0/24, documentation-only): hostNetwork pods get it as
+    their IP so Services get endpoints, and no packet is ever sent there.
+    """
     name = f"{group.name}-{index}"
     labels = {
         "type": "kwok",
@@ -183,5 +230,7 @@ def node_manifest(group: NodeGroup, index: int) -> dict[str, object]:
             "allocatable": resources,
             "capacity": resources,
             "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake"},
+            "addresses": [{"type": "InternalIP", "address": f"192.0.2.{serial}"},
+                          {"type": "Hostname", "address": name}],
         },
     }

@@ -52,9 +52,15 @@ class EnvConfig:
     registry_username: str = "conformance"
     nodes: tuple[NodeGroup, ...] = field(default_factory=default_nodes)
     start_timeout: float = 120.0
+    # The reference NVCF server: on by default (it is the embedded default target); extra arguments
+    # for `reference serve`, e.g. ["--violate", "KIND-FORBIDDEN"] to start a mutant.
+    volumes: int = 50  # pre-made PersistentVolumes of the default StorageClass (KWOK provisions none)
+    reference: bool = True
+    reference_args: tuple[str, ...] = ()
 
 
-_TOP_KEYS = {"clusterName", "registry", "nodes", "startTimeoutSeconds"}
+_TOP_KEYS = {"clusterName", "registry", "nodes", "startTimeoutSeconds", "reference"}
+_REFERENCE_KEYS = {"enabled", "args"}
 _REGISTRY_KEYS = {"port", "username"}
 _NODE_KEYS = {"name", "count", "gpus", "gpuProduct", "cpu", "memory", "pods"}
 
@@ -92,7 +98,15 @@ def load_config(path: Path | None) -> EnvConfig:
     nodes = base.nodes
     if "nodes" in data:
         nodes = _nodes(data["nodes"], where)
-    return EnvConfig(cluster, port, username, nodes, float(timeout))
+    ref = _mapping(data.get("reference", {}), where, "reference", _REFERENCE_KEYS)
+    enabled = ref.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}: reference.enabled: must be true or false, got {enabled!r}")
+    args = ref.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ConfigError(f"{where}: reference.args: must be a list of strings")
+    return EnvConfig(cluster_name=cluster, registry_port=port, registry_username=username, nodes=nodes,
+                     start_timeout=float(timeout), reference=enabled, reference_args=tuple(args))
 
 
 def _nodes(raw: Any, where: str) -> tuple[NodeGroup, ...]:

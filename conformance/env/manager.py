@@ -12,6 +12,7 @@ from conformance.env import process, state
 from conformance.env.cluster import KwokCluster
 from conformance.env.config import EnvConfig
 from conformance.env.local_registry import LocalRegistry
+from conformance.env.reference_server import ReferenceServer
 from conformance.errors import ConformanceError
 from conformance.paths import run_dir
 
@@ -23,7 +24,7 @@ def _quiet(_: str) -> None:
 
 
 def up(cfg: EnvConfig, progress: Progress = _quiet) -> dict[str, Any]:
-    """Start registry and cluster, wait until both are healthy, write the state file.
+    """Start registry, cluster and reference server, wait until each is healthy, write the state file.
 
     Anything started before a failure is stopped again, so a failed `up` leaves nothing running.
     """
@@ -65,6 +66,21 @@ def up(cfg: EnvConfig, progress: Progress = _quiet) -> dict[str, Any]:
             {"group": g.name, "count": g.count, "gpus": g.gpus, "gpuProduct": g.gpu_product} for g in cfg.nodes
         ]
         timings["cluster"] = round(time.monotonic() - t0, 2)
+        state.save(current)
+
+        if cfg.reference:
+            t0 = time.monotonic()
+            progress("starting the reference NVCF server")
+            server = ReferenceServer(home / "reference", cluster.kubeconfig, endpoint, cfg.reference_args)
+            try:
+                current["nvcf"] = _component(
+                    "reference NVCF server", server.log, lambda: server.start(cfg.start_timeout)
+                )
+            finally:
+                if server.record is not None:
+                    current["processes"].append(server.record.to_dict())
+                    state.save(current)
+            timings["reference"] = round(time.monotonic() - t0, 2)
         current["timings"] = timings
         state.save(current)
     except BaseException:

@@ -1,0 +1,356 @@
+"""The KWOK data plane: a local mini-service process for every ready pod the function's Service selects.
+
+KWOK runs no containers, so this is where a function's instances really run. For each pod that KWOK
+reports ready behind the mini-service Service, the pod's serving container (the one the Service's
+inference port reaches) is started as a probe process on 127.0.0.1 with what its pod spec gives it
+(see `probes`). Invocations for the function go to those processes, at the listener the Service port
+leads to; nothing ever dials a pod IP. A serving container whose image is not the probe cannot be
+stood in for, and the deployment says so instead of pretending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import itertools
+import logging
+import shutil
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from reference.backend import health as health_checks
+from reference.backend import routing
+from reference.backend.podenv import ObjectSource
+from reference.backend.probes import (
+    ProbeLaunch,
+    ProbeModules,
+    ProbeProcess,
+    ProbeUnavailable,
+    build_launch,
+    load_probe_modules,
+)
+from reference.backend.serving import InstanceState, SyncResult
+from reference.backend.settings import BackendSettings
+from reference.charts.objects import dig
+from reference.ports import DataPlaneError, ForwardRequest, ForwardResponse, FunctionVersion
+
+log = logging.getLogger("reference.backend.dataplane")
+Listener = Literal["http", "grpc"]
+# A probe that was healthy is only called unhealthy after this many failed checks in a row, so one
+# slow answer on a busy machine does not flap the function's status.
+UNHEALTHY_AFTER = 2
+MAX_RESTART_BACKOFF = 30.0
+
+
+@dataclass
+class _Instance:
+    uid: str
+    pod: str
+    node: str | None
+    process: ProbeProcess | None = None
+    failure: str | None = None  # set once: this pod cannot serve
+    inference: Listener | None = None
+    health: Listener | None = None
+    healthy: bool = False
+    ever_up: bool = False
+    failed_checks: int = 0
+    detail: str | None = None
+    restart_at: float = 0.0
+    backoff: float = 1.0
+
+    def local_port(self, listener: Listener | None) -> int | None:
+        if self.process is None or self.process.state != "up" or listener is None:
+            return None
+        return self.process.http_port if listener == "http" else self.process.grpc_port
+
+    @property
+    def inference_port(self) -> int | None:
+        return self.local_port(self.inference)
+
+
+@dataclass
+class _Route:
+    function_id: str
+    version_id: str
+    namespace: str
+    instances: dict[str, _Instance] = field(default_factory=dict)
+    counter: itertools.count[int] = field(default_factory=itertools.count)
+    # Read by the gRPC proxy from its own thread: replaced whole, under the plane's lock.
+    grpc_ports: tuple[int, ...] = ()
+    grpc_capable: bool = False
+
+
+@dataclass(frozen=True)
+class GrpcRoute:
+    """Where the gRPC proxy sends a call: `status` ok (with an address), not_found, unavailable or not_grpc."""
+
+    status: Literal["ok", "not_found", "unavailable", "not_grpc"]
+    address: str | None = None
+    function_id: str | None = None
+    version_id: str | None = None
+
+
+class LocalProbeDataPlane:
+    def __init__(self, settings: BackendSettings, objects: ObjectSource) -> None:
+        self.settings = settings
+        self.objects = objects
+        self._routes: dict[str, _Route] = {}
+        self._lock = threading.Lock()
+        self._modules: ProbeModules | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._workdir = settings.workdir / "probes"
+        _live_planes.add(self)
+
+    # ── DataPlane ─────────────────────────────────────────────────────────────────────────────
+
+    async def forward(self, function: FunctionVersion, request: ForwardRequest) -> ForwardResponse:
+        instance = self._pick(function)
+        port = instance.inference_port
+        assert port is not None
+        url = f"http://127.0.0.1:{port}{request.path or '/'}" + (f"?{request.query}" if request.query else "")
+        client = self._http_client()
+        outgoing = client.build_request(request.method, url, headers=list(request.headers), content=request.body,
+                                        timeout=self._forward_timeout())
+        try:
+            reply = await client.send(outgoing, stream=True)
+            try:
+                # Raw bytes: the caller gets the body exactly as the function encoded it.
+                body = b"".join([chunk async for chunk in reply.aiter_raw()])
+            finally:
+                await reply.aclose()
+        except httpx.TimeoutException as exc:
+            raise DataPlaneError(504, f"the mini-service of pod {instance.pod} did not answer in time: "
+                                      f"{type(exc).__name__}") from None
+        except httpx.HTTPError as exc:
+            raise DataPlaneError(502, f"the mini-service of pod {instance.pod} could not be reached: "
+                                      f"{type(exc).__name__}: {exc}") from None
+        return ForwardResponse(reply.status_code, tuple(reply.headers.multi_items()), body)
+
+    def _forward_timeout(self) -> httpx.Timeout:
+        s = self.settings
+        return httpx.Timeout(connect=s.forward_connect_timeout, read=s.forward_read_timeout, write=60.0, pool=10.0)
+
+    def _pick(self, function: FunctionVersion) -> _Instance:
+        route = self._routes.get(function.version_id)
+        if route is None:
+            raise DataPlaneError(503, f"function {function.function_id} version {function.version_id} has no "
+                                      "running instance")
+        up = [i for i in route.instances.values() if i.inference_port is not None]
+        # Healthy instances first; one that is up but failing its check still gets traffic rather than
+        # none, as a Service keeps routing to a pod the kubelet still reports ready.
+        candidates = [i for i in up if i.healthy] or up
+        if not candidates:
+            raise DataPlaneError(503, f"no instance of function {function.function_id} version "
+                                      f"{function.version_id} is ready")
+        return candidates[next(route.counter) % len(candidates)]
+
+    def _http_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            client = httpx.AsyncClient(timeout=self._forward_timeout(), follow_redirects=False, trust_env=False)
+            # The function gets the caller's headers, not httpx's defaults on top of them.
+            for name in ("accept", "accept-encoding", "user-agent"):
+                client.headers.pop(name, None)
+            self._client = client
+            self._client_loop = loop
+        return self._client
+
+    # ── the gRPC proxy's view (any thread) ────────────────────────────────────────────────────
+
+    def grpc_route(self, function_id: str, version_id: str | None = None) -> GrpcRoute:
+        with self._lock:
+            routes = [r for r in self._routes.values() if r.function_id == function_id
+                      and (version_id is None or r.version_id == version_id)]
+            if not routes:
+                return GrpcRoute("not_found")
+            for route in routes:
+                if route.grpc_ports:
+                    port = route.grpc_ports[next(route.counter) % len(route.grpc_ports)]
+                    return GrpcRoute("ok", f"127.0.0.1:{port}", route.function_id, route.version_id)
+            if not any(r.grpc_capable for r in routes):
+                return GrpcRoute("not_grpc", None, routes[0].function_id, routes[0].version_id)
+            return GrpcRoute("unavailable", None, routes[0].function_id, routes[0].version_id)
+
+    # ── ServingPlane ──────────────────────────────────────────────────────────────────────────
+
+    async def sync(self, function: FunctionVersion, namespace: str, service: dict[str, Any],
+                   pods: Sequence[dict[str, Any]]) -> SyncResult:
+        route = self._routes.get(function.version_id)
+        if route is None:
+            route = _Route(function.function_id, function.version_id, namespace)
+            with self._lock:
+                self._routes[function.version_id] = route
+        wanted = {str(dig(p, "metadata", "uid") or dig(p, "metadata", "name")): p for p in pods}
+        gone = [route.instances.pop(uid) for uid in list(route.instances) if uid not in wanted]
+        await self._stop(gone)
+        for uid, pod in wanted.items():
+            if uid not in route.instances:
+                route.instances[uid] = await self._create(function, service, pod, uid)
+        states = [await self._refresh(function, inst) for inst in route.instances.values()]
+        self._publish(route)
+        return SyncResult(tuple(states))
+
+    async def release(self, version_id: str) -> None:
+        with self._lock:
+            route = self._routes.pop(version_id, None)
+        if route is not None:
+            await self._stop(list(route.instances.values()))
+            # Also what instances that never started left (materialised values of a refused pod).
+            shutil.rmtree(self._workdir / route.namespace, ignore_errors=True)
+
+    async def close(self) -> None:
+        with self._lock:
+            routes, self._routes = list(self._routes.values()), {}
+        await self._stop([i for r in routes for i in r.instances.values()])
+        client, self._client = self._client, None
+        if client is not None and self._client_loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    def running_pids(self) -> list[int]:
+        """Pids of the probe processes still running (for tests and diagnostics)."""
+        return [i.process.pid for r in list(self._routes.values()) for i in r.instances.values()
+                if i.process is not None and i.process.pid is not None and i.process.returncode is None
+                and i.process.state != "exited"]
+
+    # ── instances ─────────────────────────────────────────────────────────────────────────────
+
+    def modules(self) -> ProbeModules:
+        if self._modules is None:
+            self._modules = load_probe_modules(self.settings.probe_package_dir)
+        return self._modules
+
+    async def _create(self, function: FunctionVersion, service: dict[str, Any], pod: dict[str, Any], uid: str
+                      ) -> _Instance:
+        name = str(dig(pod, "metadata", "name") or uid)
+        inst = _Instance(uid=uid, pod=name, node=dig(pod, "spec", "nodeName"))
+        image = self.settings.probe_image
+        try:
+            target = routing.resolve(pod, service, function.inference_port, image)
+            launch = await build_launch(
+                pod, target.container, self.objects, probe_image=image, modules=self.modules(),
+                workdir=self._workdir / str(dig(pod, "metadata", "namespace")) / f"{name}-{uid[:8]}",
+            )
+            inst.inference = self._listener(launch, target.container_port, f"Service port {function.inference_port}")
+            inst.health = self._health_listener(function, service, pod, target, launch)
+        except (routing.NoRoute, ProbeUnavailable) as exc:
+            inst.failure = str(exc)
+            return inst
+        inst.process = ProbeProcess(launch, self.modules(), self.settings.probe_python)
+        inst.process.start()
+        log.info("started the mini-service for pod %s/%s (pid %s)", launch.namespace, name, inst.process.pid)
+        return inst
+
+    @staticmethod
+    def _listener(launch: ProbeLaunch, container_port: int, what: str) -> Listener:
+        if launch.pod_http_port and container_port == launch.pod_http_port:
+            return "http"
+        if launch.pod_grpc_port and container_port == launch.pod_grpc_port:
+            return "grpc"
+        listening = ", ".join(f"{kind} {port}" for kind, port in
+                              (("http", launch.pod_http_port), ("grpc", launch.pod_grpc_port)) if port) or "nothing"
+        raise ProbeUnavailable(
+            f"{what} reaches container port {container_port} of pod {launch.pod} (container {launch.container}), "
+            f"where the mini-service does not listen (it listens on {listening})"
+        )
+
+    def _health_listener(self, function: FunctionVersion, service: dict[str, Any], pod: dict[str, Any],
+                         serving: routing.Target, launch: ProbeLaunch) -> Listener:
+        port = int(function.health.get("port") or function.inference_port)
+        if routing.service_port(service, port) is not None:
+            target = routing.resolve(pod, service, port, self.settings.probe_image)
+            if target.container_name != serving.container_name:
+                raise ProbeUnavailable(f"the health port {port} reaches container {target.container_name} of pod "
+                                       f"{launch.pod}, not the mini-service container {serving.container_name}")
+            return self._listener(launch, target.container_port, f"health port {port}")
+        # Not a Service port: a port of the serving container itself, as for container functions.
+        return self._listener(launch, port, f"health port {port}")
+
+    async def _refresh(self, function: FunctionVersion, inst: _Instance) -> InstanceState:
+        if inst.failure is not None or inst.process is None:
+            return InstanceState(inst.pod, inst.node, "failed", inst.failure)
+        proc = inst.process
+        state = proc.poll()
+        if state == "starting":
+            waited = time.monotonic() - proc.started_at
+            if waited > self.settings.probe_start_timeout:
+                await asyncio.to_thread(proc.stop)
+                inst.failure = (f"the mini-service of pod {inst.pod} did not start within "
+                                f"{self.settings.probe_start_timeout:g} s: {proc.last_error() or 'no output'}")
+                return InstanceState(inst.pod, inst.node, "failed", inst.failure)
+            return InstanceState(inst.pod, inst.node, "starting", f"the mini-service of pod {inst.pod} is starting")
+        if state == "exited":
+            inst.healthy = False
+            if not inst.ever_up:
+                # It never came up: the container would be crash-looping. That is the deployment's error.
+                inst.failure = proc.failure()
+                return InstanceState(inst.pod, inst.node, "failed", inst.failure)
+            # It served before: restart it, with a growing pause, as the kubelet would.
+            now = time.monotonic()
+            if inst.restart_at == 0.0:
+                inst.restart_at = now + inst.backoff
+                inst.detail = proc.failure()
+                log.warning("%s; restarting in %g s", inst.detail, inst.backoff)
+            elif now >= inst.restart_at:
+                inst.backoff = min(inst.backoff * 2, MAX_RESTART_BACKOFF)
+                inst.restart_at = 0.0
+                await asyncio.to_thread(proc.stop)
+                proc.restart()
+            return InstanceState(inst.pod, inst.node, "unhealthy", inst.detail)
+        inst.ever_up = True
+        result = await self._check(function, inst)
+        if result.ok:
+            inst.healthy, inst.failed_checks, inst.backoff = True, 0, 1.0
+        else:
+            inst.failed_checks += 1
+            if not inst.healthy or inst.failed_checks >= UNHEALTHY_AFTER:
+                inst.healthy = False
+        inst.detail = f"pod {inst.pod}: {result.detail}"
+        return InstanceState(inst.pod, inst.node, "healthy" if inst.healthy else "unhealthy", inst.detail)
+
+    async def _check(self, function: FunctionVersion, inst: _Instance) -> health_checks.HealthResult:
+        port = inst.local_port(inst.health)
+        if port is None:
+            return health_checks.HealthResult(False, "the health port has no listener")
+        timeout = min(health_checks.seconds(str(function.health.get("timeout") or "PT10S")), 5.0)
+        if function.health.get("protocol") == "gRPC":
+            return await health_checks.check_grpc(port, timeout)
+        return await health_checks.check_http(self._http_client(), port, function.health, timeout)
+
+    def _publish(self, route: _Route) -> None:
+        up = [i for i in route.instances.values() if i.inference == "grpc" and i.inference_port is not None]
+        ports = tuple(i.inference_port for i in ([i for i in up if i.healthy] or up) if i.inference_port)
+        capable = any(i.inference == "grpc" for i in route.instances.values())
+        with self._lock:
+            route.grpc_ports = ports
+            route.grpc_capable = capable
+
+    async def _stop(self, instances: Sequence[_Instance]) -> None:
+        procs = [i.process for i in instances if i.process is not None]
+        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
+        for proc in procs:
+            log.info("stopped the mini-service of pod %s/%s (pid %s, status %s)", proc.launch.namespace,
+                     proc.launch.pod, proc.pid, proc.returncode)
+            proc.remove_files()
+
+    def stop_all_now(self) -> None:
+        """Blocking last resort (interpreter exit): stop every process by pid."""
+        for route in list(self._routes.values()):
+            for inst in route.instances.values():
+                if inst.process is not None:
+                    inst.process.stop(grace=2.0)
+
+
+_live_planes: weakref.WeakSet[LocalProbeDataPlane] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for plane in list(_live_planes):
+        plane.stop_all_now()
