@@ -177,7 +177,11 @@ class Functions:
             raise Nonconformant(f"function creation refused: {created_reply.describe()}", "refused-unexpectedly")
         function = created_reply.field("function")
         fid, vid, name = str(function["id"]), str(function["versionId"]), str(function.get("name"))
-        deploy = self.deploy(fid, vid, spec or self.spec(chart, configuration=configuration))
+        if spec is None:
+            spec = self.spec(chart, configuration=configuration)
+        elif configuration is not None:
+            spec = {**spec, "configuration": configuration}  # a given spec still takes the overrides
+        deploy = self.deploy(fid, vid, spec)
         if not deploy.ok:
             raise Nonconformant(f"deployment refused: {deploy.describe()}", "refused-unexpectedly")
         watch = self.wait(fid, vid, {"ACTIVE", "ERROR"}, "timeouts.deploy_active")
