@@ -19,6 +19,7 @@ from reference.config import (
     ServerConfig,
     parse_violations,
 )
+from reference.presets import preset_violations
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -38,6 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--gateway-domain", help="the <gw> of api.<gw> and <fid>.invocation.<gw> (default: --host)")
     serve.add_argument("--violate", action="append", metavar="RULE[,RULE...]",
                        help="break the given catalog rule(s) on purpose (a mutant); repeatable")
+    serve.add_argument("--preset", action="append", metavar="NAME",
+                       help="behave like a known implementation: a named set of mutants (nvcf-oss-shipped)")
     serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                        help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
     serve.add_argument("--poll-seconds", type=int, default=DEFAULT_POLL_SECONDS,
@@ -62,7 +65,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         gateway_domain=args.gateway_domain or args.host,
         max_body_bytes=args.max_body_bytes,
         default_poll_seconds=args.poll_seconds,
-        violations=parse_violations(args.violate),
+        violations=parse_violations(args.violate) | preset_violations(args.preset),
     )
 
 
