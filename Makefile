@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 NVCF := $(BIN)/nvcf-conformance
 PYTEST_ARGS ?=
 
-.PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts \
+.PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts bench-reference \
         kind-up kind-down clean
 
 help: ## list the targets
@@ -41,13 +41,16 @@ test: install tools ## the project's own tests (unit, meta, env, charts, probe, 
 lint: install
 	$(BIN)/ruff check .
 
-bench: bench-env bench-charts ## all benchmarks
+bench: bench-env bench-charts bench-reference ## all benchmarks
 
 bench-env: install ## cold/warm `make tools`, env up/down times, peak memory
 	$(BIN)/python -m conformance.bench.env
 
 bench-charts: install tools ## cold and warm build+push of all sample charts
 	$(BIN)/python -m conformance.bench.charts
+
+bench-reference: install tools ## render+validate vs helm, create->ACTIVE, invocation overhead (env up first)
+	$(BIN)/python -m reference.bench
 
 kind-up: install ## kind cluster + local registry (needs a Docker engine)
 	bash kind-config/up.sh multi

@@ -8,6 +8,7 @@ on stdin only, never on its command line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -123,14 +124,18 @@ class Helm:
                 raise InternalChartError(f"cannot run helm: {exc.strerror or exc}") from exc
             deadline = time.monotonic() + timeout
             try:
-                while proc.poll() is None:
+                while True:
+                    # wait() returns as soon as helm exits; a plain sleep would add up to a tick per call.
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=0.02)
+                    if proc.returncode is not None:
+                        break
                     if out.stat().st_size > max_bytes:
                         raise ManifestError(
                             f"the rendered chart is larger than {max_bytes} bytes; refusing to read it"
                         )
                     if time.monotonic() > deadline:
                         raise HelmTimeout(f"helm {args[0]} did not finish within {timeout:g} s")
-                    time.sleep(0.02)
             finally:
                 if proc.poll() is None:
                     proc.kill()

@@ -114,7 +114,9 @@ def load_document(text: str, *, max_expanded: int) -> Any:
             raise ManifestError(f"it is not valid YAML: {' '.join(str(exc).split())}") from None
         if node is None:
             return None
-        weight, shared = _expansion(node, max_expanded)
+        # Only an alias (`*name`) can make a document expand past its own size; without a `*`
+        # anywhere in the text there is none, and the walk over every node can be skipped.
+        weight, shared = _expansion(node, max_expanded) if "*" in text else (0, False)
         if shared and weight > max_expanded:
             raise ManifestError(
                 f"its YAML aliases expand to more than {max_expanded} nodes and characters (a YAML bomb)"
