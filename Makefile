@@ -41,7 +41,9 @@ test: install tools ## the project's own tests (unit, meta, env, charts, probe, 
 lint: install
 	$(BIN)/ruff check .
 
-bench: bench-env bench-charts bench-reference ## all benchmarks
+bench: install tools ## wall time per phase of `make conformance` (-n 1 and -n auto), then the other benchmarks
+	$(BIN)/python -m conformance.bench.run
+	$(MAKE) bench-env bench-charts bench-reference
 
 bench-env: install ## cold/warm `make tools`, env up/down times, peak memory
 	$(BIN)/python -m conformance.bench.env
