@@ -3,7 +3,8 @@
 #   1. env up      — OCI registry + KWOK cluster (+ the reference NVCF server once it exists)
 #   2. charts push — every sample chart built, linted, packaged and pushed with the run id stamped in
 #   3. list        — the rule inventory (rules, levels, charts, tests)
-#   4. run         — the suites against the target, and the report under reports/<run-id>/
+#   4. run         — the suites against the reference, and the report under reports/<run-id>/
+# Exit code: that of `run` (0 conformant, 1 non-conformant, 2 harness or environment error).
 # The environment is left running for inspection unless NVCF_ENV_DOWN=1; stop it with `make env-down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,15 +26,15 @@ step "rule inventory"
 $nvcf list | tee "$report_dir/inventory.txt" | tail -n 3
 
 step "suites"
-if $nvcf --help | grep -qE '^\s+run\b'; then
-  $nvcf run --run-id "$run_id" --report-dir "$report_dir"
-else
-  echo "the suites and the reference NVCF server are not part of this build yet (issues #4, #5):"
-  echo "nothing was certified. Environment and charts are ready for them."
-fi
+# Every profile the embedded reference claims; of the two security profiles it claims `current`
+# (its default policy). `white-box` is claimed by the kubeconfig the environment provides.
+status=0
+$nvcf run --run-id "$run_id" --report-dir "$report_dir" -n "${NVCF_WORKERS:-auto}" \
+  --profile grpc --profile multinode --profile ext --profile security-current || status=$?
 
 if [ "${NVCF_ENV_DOWN:-0}" = 1 ]; then
   step "environment down"
   $nvcf env down
 fi
-printf '\nreport folder: %s\n' "$report_dir"
+printf '\nreport folder: %s (open summary.html first)\n' "$report_dir"
+exit "$status"
