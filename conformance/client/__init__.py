@@ -1,7 +1,7 @@
 """The harness's NVCF client: typed REST calls, pexec polling, pass-through and gRPC invocation,
 and a redacted transcript of every exchange."""
 
-from conformance.client.errors import Nonconformant, TargetUnreachable, WaitTimeout
+from conformance.client.errors import Nonconformant, TargetServerError, TargetUnreachable, WaitTimeout
 from conformance.client.http import (
     FUNCTION_STATUSES,
     Invocation,
@@ -23,6 +23,7 @@ __all__ = [
     "Redactor",
     "Reply",
     "StatusWatch",
+    "TargetServerError",
     "TargetUnreachable",
     "Transcript",
     "WaitTimeout",

@@ -1,8 +1,8 @@
 """What can go wrong talking to a target, split by whose fault it is.
 
-`TargetUnreachable` and `WaitTimeout` are harness/environment conditions: the plugin reports them as
-ERROR, never as a conformance verdict. `Nonconformant` is an `AssertionError`, so raising it from a
-test body is a FAIL of the implementation.
+`TargetUnreachable`, `TargetServerError` and `WaitTimeout` are harness/environment conditions: the
+plugin reports them as ERROR, never as a conformance verdict. `Nonconformant` is an `AssertionError`,
+so raising it from a test body is a FAIL of the implementation.
 """
 
 from __future__ import annotations
@@ -12,6 +12,14 @@ from conformance.errors import ConformanceError
 
 class TargetUnreachable(ConformanceError):
     """No answer came (connection refused, DNS, TLS, timeout): nothing was learnt about conformance."""
+
+
+class TargetServerError(ConformanceError):
+    """The control plane answered 5xx: the backend itself failed, so nothing was learnt about the rule.
+
+    No rule's conformant outcome is a server error on the management API, and a broken backend is
+    an environment problem for a certification run (ERROR), not a verdict on one rule (FAIL).
+    """
 
 
 class WaitTimeout(ConformanceError):

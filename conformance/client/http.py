@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from conformance.client.errors import Nonconformant, TargetUnreachable, WaitTimeout
+from conformance.client.errors import Nonconformant, TargetServerError, TargetUnreachable, WaitTimeout
 from conformance.client.redact import Redactor
 from conformance.client.transcript import Transcript, clip
 from conformance.report.model import Exchange
@@ -296,7 +296,13 @@ class NvcfClient:
         ))
 
     def _api(self, method: str, path: str, **kwargs: Any) -> Reply:
-        return self.request(method, self.target.api, API + path, credential=self.target.token, **kwargs)
+        reply = self.request(method, self.target.api, API + path, credential=self.target.token, **kwargs)
+        if reply.status_code >= 500:
+            raise TargetServerError(
+                f"the NVCF API answered {reply.status_code} to {method} {path}: the backend failed, so this "
+                "says nothing about the rule; see the transcript and the backend's logs"
+            )
+        return reply
 
     # ── functions ────────────────────────────────────────────────────────────────────────────────
 

@@ -68,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         script = state.script
         parts = self.path.split("?")[0].strip("/").split("/")
         if self.command == "POST" and parts[:3] == ["v2", "nvcf", "functions"] and len(parts) in (3, 5):
-            if script.create_status >= 400:
+            if script.create_status >= 300:
                 return self._problem(script.create_status, script.create_detail)
             body = json.loads(raw or "{}")
             fid = parts[3] if len(parts) == 5 else str(uuid.uuid4())

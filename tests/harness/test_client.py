@@ -8,7 +8,7 @@ import pytest
 from fake_nvcf import FakeNvcf
 from harness_support import target_for
 
-from conformance.client import Nonconformant, NvcfClient, TargetUnreachable, WaitTimeout
+from conformance.client import Nonconformant, NvcfClient, TargetServerError, TargetUnreachable, WaitTimeout
 
 
 def closed_port() -> int:
@@ -35,6 +35,14 @@ def test_problem_details_parsed_and_checked(fake: FakeNvcf) -> None:
     assert "DaemonSet" in reply.error_text
     with pytest.raises(Nonconformant, match="expected 200"):
         reply.expect(200)
+
+
+def test_server_error_on_the_api_is_an_environment_error_not_a_verdict(fake: FakeNvcf) -> None:
+    fake.state.script.create_status = 500
+    with NvcfClient(target_for(fake.address)) as client, pytest.raises(TargetServerError, match="answered 500"):
+        client.create_function({"name": "x"})
+    # A TargetServerError is no AssertionError, so the plugin records it as ERROR, never FAIL.
+    assert not issubclass(TargetServerError, AssertionError)
 
 
 def test_wait_for_status_returns_and_times_out(fake: FakeNvcf) -> None:

@@ -9,7 +9,7 @@ from fake_nvcf import FakeNvcf
 from harness_support import target_for
 
 from conformance.catalog import load_catalog
-from conformance.client import Nonconformant, NvcfClient
+from conformance.client import Nonconformant, NvcfClient, TargetServerError
 from conformance.plugin import ChartRef, ItemRecord, expect_deployed, expect_refused
 from conformance.plugin.functions import Functions, Janitor
 
@@ -69,7 +69,7 @@ def test_modified_conformant_when_the_rule_allows_it(fake: FakeNvcf, functions: 
         ({"final_status": "ERROR", "error_reason": ""}, "refused-not-naming-offender"),
         ({"final_status": "ACTIVE"}, "deployed-violating"),
         ({"final_status": "DEPLOYING"}, "timed-out"),
-        ({"create_status": 500, "create_detail": "DaemonSet crashed us"}, "unexpected-http-status"),
+        ({"create_status": 302, "create_detail": "DaemonSet moved"}, "unexpected-http-status"),
     ],
 )
 def test_nonconformant_outcomes_fail(fake: FakeNvcf, functions: Functions, script: dict[str, object],
@@ -80,6 +80,14 @@ def test_nonconformant_outcomes_fail(fake: FakeNvcf, functions: Functions, scrip
         refused(functions)
     assert caught.value.outcome == observation
     assert isinstance(caught.value, AssertionError)  # a FAIL, not an ERROR
+
+
+def test_a_server_error_is_an_error_of_the_environment(fake: FakeNvcf, functions: Functions) -> None:
+    # A 5xx from the management API says nothing about the rule: ERROR (exit 2), never a FAIL.
+    fake.state.script.create_status = 500
+    fake.state.script.create_detail = "DaemonSet crashed us"
+    with pytest.raises(TargetServerError):
+        refused(functions)
 
 
 def test_refusal_phase_outside_the_rules_set_fails(fake: FakeNvcf, functions: Functions) -> None:
