@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from conformance import __version__
 from conformance.env import process
 from conformance.env.local_registry import free_port
 from conformance.env.registry import RegistryEndpoint
@@ -65,6 +66,9 @@ class ReferenceServer:
         state = self._wait_state(timeout)
         tokens = self._tokens()
         info = {
+            "implementation": "nvcf-conformance reference",
+            # The reference ships with the harness, so it carries the harness's version.
+            "version": __version__,
             "gateway": f"127.0.0.1:{state['port']}",
             "url": state["url"],
             "grpc": state.get("grpc") or f"127.0.0.1:{self.grpc_port}",

@@ -348,7 +348,8 @@ def embedded_layer(load_state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
             "(`nvcf-conformance env status`); pass --target-config or set NVCF_GATEWAY_ADDR and NVCF_TOKEN"
         )
     values: dict[str, Any] = {
-        "implementation.name": "nvcf-conformance reference",
+        "implementation.name": nvcf.get("implementation") or "nvcf-conformance reference",
+        "implementation.version": nvcf.get("version"),
         "nvcf.gateway": nvcf.get("gateway"),
         "nvcf.token": nvcf.get("token"),
         "nvcf.api_key": nvcf.get("api_key"),
