@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 NVCF := $(BIN)/nvcf-conformance
 PYTEST_ARGS ?=
 
-.PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts bench-reference \
+.PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts bench-reference mutation \
         kind-up kind-down clean
 
 help: ## list the targets
@@ -53,6 +53,9 @@ bench-charts: install tools ## cold and warm build+push of all sample charts
 
 bench-reference: install tools ## render+validate vs helm, create->ACTIVE, invocation overhead (env up first)
 	$(BIN)/python -m reference.bench
+
+mutation: install tools ## every MUST/EXT rule against the reference mutant that breaks it; fails on a survivor
+	$(BIN)/python -m conformance.mutation -n 2
 
 kind-up: install ## kind cluster + local registry (needs a Docker engine)
 	bash kind-config/up.sh multi

@@ -10,12 +10,15 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Collection
 
 from reference.ports import DataPlane, DataPlaneError, ForwardRequest, ForwardResponse, FunctionVersion
 from reference.problems import PROBLEM_JSON, problem_body
 from reference.store import InvocationRow, Store
 
 log = logging.getLogger("reference.invoker")
+# Mutant (`reference serve --violate RULE`): the function is not told its id.
+HEADERS_FORWARDED = "INVOKE-HEADERS-FORWARDED"
 
 # Never passed between client and function: they describe one hop, or are the platform's business.
 HOP_HEADERS = frozenset({
@@ -35,7 +38,8 @@ def new_request_id() -> str:
 
 
 def function_headers(
-    function: FunctionVersion, request_id: str, nca_id: str, incoming: list[tuple[str, str]]
+    function: FunctionVersion, request_id: str, nca_id: str, incoming: list[tuple[str, str]],
+    violations: Collection[str] = frozenset(),
 ) -> tuple[tuple[str, str], ...]:
     """The caller's end-to-end headers plus what NVCF tells a function about the call."""
     kept = [(k, v) for k, v in incoming if k.lower() not in HOP_HEADERS and not k.lower().startswith("nvcf-")]
@@ -46,6 +50,8 @@ def function_headers(
         ("NVCF-FUNCTION-NAME", function.name),
         ("NVCF-NCAID", nca_id),
     ]
+    if HEADERS_FORWARDED in violations:
+        kept = [(k, v) for k, v in kept if k != "NVCF-FUNCTION-ID"]
     return tuple(kept)
 
 

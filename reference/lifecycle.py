@@ -72,11 +72,14 @@ class DeploymentLifecycle:
         except Exception:
             log.exception("the deployer failed to shut down cleanly")
 
-    async def deploy(self, function: FunctionVersion, deployment: Deployment) -> DeploymentRow:
-        """Record the deployment as DEPLOYING and start driving it. The caller holds `lock()`."""
-        row = self.store.add_deployment(deployment, "DEPLOYING")
-        log.info("function %s version %s: INACTIVE → DEPLOYING (deployment %s)", function.function_id,
-                 function.version_id, deployment.deployment_id)
+    async def deploy(self, function: FunctionVersion, deployment: Deployment, *, status: str = "DEPLOYING"
+                     ) -> DeploymentRow:
+        """Record the deployment as DEPLOYING and start driving it. The caller holds `lock()`.
+
+        `status` is only ever changed by the LIFECYCLE-DEPLOY mutant (a wrong first status)."""
+        row = self.store.add_deployment(deployment, status)
+        log.info("function %s version %s: INACTIVE → %s (deployment %s)", function.function_id,
+                 function.version_id, status, deployment.deployment_id)
         self._spawn(function, deployment, resumed=False)
         return row
 

@@ -7,6 +7,7 @@ user fixes a request in one round trip. Messages say what NVCF's validator says,
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,19 @@ DEFAULT_HEALTH_URI = "/v2/health/ready"
 DEFAULT_HEALTH_TIMEOUT = "PT10S"
 MAX_REQUEST_CONCURRENCY = 16384
 
+# Mutants (`reference serve --violate RULE`): each id below breaks the one behaviour its rule documents.
+NAME_INVALID_REFUSED = "FN-NAME-INVALID-REFUSED"  # any character goes
+NAME_VALID_ACCEPTED = "FN-NAME-VALID-ACCEPTED"  # upper-case letters refused (a k8s-style name check)
+HELM_FIELDS_PAIRED = "FN-HELM-FIELDS-PAIRED"  # one of helmChart/helmChartServiceName is enough
+HELM_NO_CONTAINER_FIELDS = "FN-HELM-NO-CONTAINER-FIELDS"  # container fields beside a chart pass
+CHART_SCHEME_REFUSED = "CHART-REF-SCHEME-REFUSED"  # with the chart-level mutant: any scheme passes
+CHART_HTTP_REFUSED = "CHART-REF-HTTP-REFUSED"  # with the chart-level mutant: http:// passes
+GRPC_URL_MARKS = "GRPC-URL-MARKS-FUNCTION"  # /gRPC does not make a gRPC function
+GRPC_URL_LOWERCASE = "GRPC-URL-LOWERCASE"  # only the docs' exact spelling /gRPC does
+MIN_LE_MAX = "DEPLOY-MIN-LE-MAX"  # minInstances above maxInstances passes
+INSTANCE_TYPE_REQUIRED = "DEPLOY-INSTANCE-TYPE-REQUIRED"  # a missing instanceType defaults to <gpu>_1x
+DEFAULT_CSP = "ON-PREM"
+
 
 def _given(value: Any) -> bool:
     """A field counts as specified when it carries something: None, blank strings and [] do not."""
@@ -41,8 +55,12 @@ def _given(value: Any) -> bool:
     return True
 
 
-def is_grpc_url(inference_url: str) -> bool:
+def is_grpc_url(inference_url: str, violations: Collection[str] = frozenset()) -> bool:
     # The docs write `/gRPC`, NVIDIA's code compares with `/grpc`: accept any case.
+    if GRPC_URL_MARKS in violations:
+        return False
+    if GRPC_URL_LOWERCASE in violations:
+        return inference_url.strip().rstrip("/") == "/gRPC"
     return inference_url.strip().rstrip("/").lower() == "/grpc"
 
 
@@ -56,7 +74,7 @@ def _check_port(issues: list[str], field: str, port: int | None) -> None:
         issues.append(f"'{field}' must be a TCP port between 1 and 65535")
 
 
-def _check_chart_url(issues: list[str], url: str) -> None:
+def _check_chart_url(issues: list[str], url: str, violations: Collection[str]) -> None:
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
@@ -64,14 +82,18 @@ def _check_chart_url(issues: list[str], url: str) -> None:
         issues.append("'helmChart' is not a valid URL")
         return
     # The URL is not echoed: it may carry registry credentials in its user-info part.
-    if parts.scheme.lower() not in ("oci", "https"):
+    allowed = {"oci", "https", *(("http",) if CHART_HTTP_REFUSED in violations else ())}
+    if CHART_SCHEME_REFUSED in violations:
+        allowed.add(parts.scheme.lower())
+    if parts.scheme.lower() not in allowed:
         shown = f"'{parts.scheme}'" if parts.scheme else "none"
         issues.append(f"'helmChart' must use the oci or https scheme (got {shown})")
     elif not host:
         issues.append("'helmChart' must name a registry host (oci://REGISTRY/REPOSITORY/charts/NAME-X.Y.Z.tgz)")
 
 
-def function_version(req: CreateFunctionRequest, function_id: str, version_id: str) -> FunctionVersion:
+def function_version(req: CreateFunctionRequest, function_id: str, version_id: str,
+                     violations: Collection[str] = frozenset()) -> FunctionVersion:
     """Check a create-function request and fill in NVCF's defaults; 400 problem when it breaks a rule."""
     issues: list[str] = []
     name = req.name
@@ -79,10 +101,12 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
         issues.append("'name' is required and must not be empty")
     elif name is not None and len(name) > 128:
         issues.append("'name' must be at most 128 characters long")
-    elif name is not None and not NAME_RE.match(name):
+    elif name is not None and not NAME_RE.match(name) and NAME_INVALID_REFUSED not in violations:
         issues.append(
             f"'name' must match {NAME_PATTERN}: start with a letter or digit, then letters, digits, '-' or '_'"
         )
+    elif name is not None and NAME_VALID_ACCEPTED in violations and name != name.lower():
+        issues.append("'name' must be lower case")
     inference_url = (req.inferenceUrl or "").strip()
     if not inference_url:
         issues.append("'inferenceUrl' is required")
@@ -91,17 +115,18 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
     _check_port(issues, "inferencePort", req.inferencePort)
 
     has_chart, has_service = _given(req.helmChart), _given(req.helmChartServiceName)
-    if has_chart != has_service:
+    if has_chart != has_service and HELM_FIELDS_PAIRED not in violations:
         issues.append("'helmChart' and 'helmChartServiceName' go together: give both or neither")
     if has_chart:
         for field in ("containerImage", "containerArgs", "containerEnvironment"):
-            if _given(getattr(req, field)):
+            if _given(getattr(req, field)) and HELM_NO_CONTAINER_FIELDS not in violations:
                 issues.append(
                     f"'helmChart' cannot be combined with '{field}': a helm-based function gets its "
                     "containers from the chart"
                 )
-        _check_chart_url(issues, req.helmChart or "")
-    if not (_given(req.containerImage) or _given(req.models) or has_chart):
+        _check_chart_url(issues, req.helmChart or "", violations)
+    paired_alone = HELM_FIELDS_PAIRED in violations and has_service
+    if not (_given(req.containerImage) or _given(req.models) or has_chart or paired_alone):
         issues.append("one of 'containerImage', 'models' or 'helmChart' is required")
 
     if req.health is not None:
@@ -128,7 +153,7 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
         health = req.health.model_dump()
     else:
         health = {
-            "protocol": "gRPC" if is_grpc_url(inference_url) else "HTTP",
+            "protocol": "gRPC" if is_grpc_url(inference_url, violations) else "HTTP",
             "uri": req.healthUri or DEFAULT_HEALTH_URI,
             "port": port,
             "timeout": DEFAULT_HEALTH_TIMEOUT,
@@ -153,7 +178,8 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
     )
 
 
-def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion) -> list[str]:
+def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion,
+                 violations: Collection[str]) -> list[str]:
     issues: list[str] = []
     if not _given(spec.gpu):
         issues.append(f"'{where}.gpu' is required and must not be blank")
@@ -183,7 +209,7 @@ def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion) 
     elif spec.minInstances < 0:
         issues.append(f"'{where}.minInstances' must not be negative")
     if (spec.minInstances is not None and spec.maxInstances is not None
-            and spec.minInstances > spec.maxInstances):
+            and spec.minInstances > spec.maxInstances and MIN_LE_MAX not in violations):
         issues.append(f"'{where}.minInstances' must be less than or equal to 'maxInstances'")
     if spec.maxRequestConcurrency is not None and not 1 <= spec.maxRequestConcurrency <= MAX_REQUEST_CONCURRENCY:
         issues.append(f"'{where}.maxRequestConcurrency' must be between 1 and {MAX_REQUEST_CONCURRENCY}")
@@ -204,13 +230,18 @@ def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion) 
     return issues
 
 
-def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id: str) -> Deployment:
+def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id: str,
+               violations: Collection[str] = frozenset()) -> Deployment:
     specs = req.deploymentSpecifications or []
     if not specs:
         refuse(["'deploymentSpecifications' must list at least one GPU specification"])
+    if INSTANCE_TYPE_REQUIRED in violations:
+        for spec in specs:
+            if not _given(spec.instanceType) and _given(spec.gpu):
+                spec.instanceType = f"{DEFAULT_CSP}.GPU.{(spec.gpu or '').strip()}_1x"
     issues: list[str] = []
     for index, spec in enumerate(specs):
-        issues.extend(_spec_issues(spec, f"deploymentSpecifications[{index}]", function))
+        issues.extend(_spec_issues(spec, f"deploymentSpecifications[{index}]", function, violations))
     refuse(issues)
     accepted = []
     for spec in specs:

@@ -19,6 +19,10 @@ from reference.problems import Problem
 log = logging.getLogger("reference.deployments")
 router = APIRouter(prefix="/v2/nvcf/deployments", tags=["deployments"])
 PATH = "/functions/{function_id}/versions/{version_id}"
+# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
+REDEPLOY_REFUSED = "DEPLOY-REDEPLOY-REFUSED"  # deploying a deployed version answers its deployment
+LIFECYCLE_DEPLOY = "LIFECYCLE-DEPLOY"  # a new deployment starts DEGRADED instead of DEPLOYING
+LIFECYCLE_UNDEPLOY = "LIFECYCLE-UNDEPLOY"  # removing a deployment is refused (only deleting the version works)
 
 
 @router.post(
@@ -35,21 +39,25 @@ async def create_deployment(
     find_version(svc.store, function_id, version_id)  # 404 before a lock exists for a made-up id
     async with svc.lifecycle.lock(version_id):
         row = find_version(svc.store, function_id, version_id)
-        if row.status != "INACTIVE" or svc.store.get_deployment(version_id) is not None:
+        existing = svc.store.get_deployment(version_id)
+        if existing is not None and REDEPLOY_REFUSED in svc.config.violations:
+            return JSONResponse({"deployment": deployment_dto(row, existing, svc.config.nca_id)})
+        if row.status != "INACTIVE" or existing is not None:
             ids = f"function {function_id} version {version_id}"
             if row.status == "ERROR":
                 raise Problem(400, f"Invalid request: {ids} already has a deployment with errors; "
                                    "delete that deployment before deploying again")
             raise Problem(400, f"Invalid request: {ids} is {row.status}, so it is already deployed; "
                                "delete the deployment first to deploy it anew")
-        deployment = validation.deployment(body, row.version, str(uuid.uuid4()))
+        deployment = validation.deployment(body, row.version, str(uuid.uuid4()), svc.config.violations)
         try:
             issues = await svc.deployer.validate_deployment(row.version, deployment)
         except Exception as exc:
             log.exception("the deployer failed to validate a deployment of %s", function_id)
             raise Problem(502, f"the deployer could not check the deployment: {exc}") from exc
         refuse_issues(issues, "the deployment was refused")
-        dep_row = await svc.lifecycle.deploy(row.version, deployment)
+        first = "DEGRADED" if LIFECYCLE_DEPLOY in svc.config.violations else "DEPLOYING"
+        dep_row = await svc.lifecycle.deploy(row.version, deployment, status=first)
         fresh = svc.store.get_version(function_id, version_id) or row
         return JSONResponse({"deployment": deployment_dto(fresh, dep_row, svc.config.nca_id)})
 
@@ -90,6 +98,8 @@ async def delete_deployment(
         dep = svc.store.get_deployment(version_id)
         if dep is None:
             raise Problem(404, f"function {function_id} version {version_id} is not deployed")
+        if LIFECYCLE_UNDEPLOY in svc.config.violations:
+            raise Problem(409, "removing a deployment is not supported here; delete the function version instead")
         try:
             await svc.lifecycle.undeploy(row.version, dep.deployment)
         except Exception as exc:

@@ -9,6 +9,7 @@ not state one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -27,20 +28,30 @@ from reference.store import FunctionRow, InvocationRow, Store
 log = logging.getLogger("reference.invocation")
 router = APIRouter(prefix="/v2/nvcf/pexec", tags=["invocation"])
 EXPOSED = "NVCF-REQID, NVCF-STATUS, NVCF-POLL-SECONDS"
+# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
+POLL_SECONDS_MAX = "INVOKE-POLL-SECONDS-MAX"  # NVCF-POLL-SECONDS above 3600 is taken
+PEXEC_POLL = "INVOKE-PEXEC-POLL"  # the poll window is ignored: pexec always waits for the answer
+PEXEC_ANSWER = "INVOKE-PEXEC-ANSWER"  # a direct answer carries no NVCF-REQID
+PEXEC_VERSION = "INVOKE-PEXEC-VERSION"  # pexec of a named version is answered 404
+STATUS_UNKNOWN = "INVOKE-STATUS-UNKNOWN"  # polling an unknown request id answers 202 in-progress
+INACTIVE_NOT_SERVED = "INVOKE-INACTIVE-NOT-SERVED"  # a function that cannot serve accepts the call (202)
+SERVICE_ROUTED = "MINI-SERVICE-ROUTED"  # pexec goes to / instead of the function's inferenceUrl
+PASSTHROUGH_STATUS = "INVOKE-PASSTHROUGH-STATUS"  # the function's 4xx/5xx become the gateway's 502
 PollHeader = Annotated[
     str | None,
     Header(alias="NVCF-POLL-SECONDS", description="Seconds to wait for the answer before 202 (1-3600)"),
 ]
 
 
-def poll_window(value: str | None, accept: str | None, default: int) -> int:
+def poll_window(value: str | None, accept: str | None, default: int,
+                violations: Collection[str] = frozenset()) -> int:
     if value is None or not value.strip():
         return STREAMING_POLL_SECONDS if "text/event-stream" in (accept or "") else default
     try:
         seconds = int(value.strip())
     except ValueError:
         raise Problem(400, "NVCF-POLL-SECONDS must be a whole number of seconds") from None
-    if seconds > MAX_POLL_SECONDS:
+    if seconds > MAX_POLL_SECONDS and POLL_SECONDS_MAX not in violations:
         raise Problem(400, f"NVCF-POLL-SECONDS may be at most {MAX_POLL_SECONDS}")
     return max(seconds, 1)
 
@@ -78,29 +89,46 @@ def _answer(answer: ForwardResponse, request_id: str) -> Response:
     return response
 
 
+def _in_progress(request_id: str, poll: int) -> Response:
+    return Response(status_code=202, headers={
+        "NVCF-REQID": request_id, "NVCF-STATUS": "in-progress", "NVCF-POLL-SECONDS": str(poll),
+        "Access-Control-Expose-Headers": EXPOSED,
+    })
+
+
 def _record_response(row: InvocationRow, poll: int) -> Response:
     if row.state == "pending":
-        return Response(status_code=202, headers={
-            "NVCF-REQID": row.request_id, "NVCF-STATUS": "in-progress", "NVCF-POLL-SECONDS": str(poll),
-            "Access-Control-Expose-Headers": EXPOSED,
-        })
+        return _in_progress(row.request_id, poll)
     return _answer(ForwardResponse(row.status_code or 502, row.headers, row.body), row.request_id)
 
 
 async def _pexec(request: Request, function_id: str, version_id: str | None, poll_header: str | None) -> Response:
     svc = services(request)
-    poll = poll_window(poll_header, request.headers.get("accept"), svc.config.default_poll_seconds)
-    row = resolve(svc.store, function_id, version_id)
+    violations = svc.config.violations
+    poll = poll_window(poll_header, request.headers.get("accept"), svc.config.default_poll_seconds, violations)
+    try:
+        row = resolve(svc.store, function_id, version_id)
+    except Problem as problem:
+        if problem.status == 503 and INACTIVE_NOT_SERVED in violations:
+            return _in_progress(new_request_id(), poll)
+        raise
     request_id = new_request_id()
     fn = row.version
     path = fn.inference_url if fn.inference_url.startswith("/") else "/" + fn.inference_url
+    if SERVICE_ROUTED in violations:
+        path = "/"
     forward = ForwardRequest(
         method="POST", path=path, query="",
-        headers=function_headers(fn, request_id, svc.config.nca_id, list(request.headers.items())),
+        headers=function_headers(fn, request_id, svc.config.nca_id, list(request.headers.items()), violations),
         body=await request.body(),
     )
+    if PEXEC_POLL in violations:
+        poll = max(poll, svc.config.default_poll_seconds)
     record = await svc.invoker.submit(fn, forward, request_id, poll, request.url.path)
-    return _record_response(record, poll)
+    response = _record_response(record, poll)
+    if PEXEC_ANSWER in violations and response.status_code != 202:
+        del response.headers["nvcf-reqid"]
+    return response
 
 
 _PEXEC_RESPONSES = {
@@ -126,6 +154,8 @@ async def pexec_version(
     function_id: str, version_id: str, request: Request, _: Annotated[Principal, require("invoke_function")],
     nvcf_poll_seconds: PollHeader = None,
 ) -> Response:
+    if PEXEC_VERSION in services(request).config.violations:
+        raise Problem(404, "invoking a named function version is not supported here")
     return await _pexec(request, function_id, version_id, nvcf_poll_seconds)
 
 
@@ -139,8 +169,11 @@ async def pexec_status(
     nvcf_poll_seconds: PollHeader = None,
 ) -> Response:
     svc = services(request)
-    poll = poll_window(nvcf_poll_seconds, request.headers.get("accept"), svc.config.default_poll_seconds)
+    poll = poll_window(nvcf_poll_seconds, request.headers.get("accept"), svc.config.default_poll_seconds,
+                       svc.config.violations)
     if svc.store.get_invocation(request_id) is None:
+        if STATUS_UNKNOWN in svc.config.violations:
+            return _in_progress(request_id, poll)
         raise Problem(404, f"there is no invocation request {request_id}")
     return _record_response(await svc.invoker.wait(request_id, poll), poll)
 
@@ -167,11 +200,13 @@ async def passthrough(request: Request, target: InvocationTarget) -> Response:
             method=request.method,
             path=raw_path.decode("latin-1"),
             query=request.scope.get("query_string", b"").decode("latin-1"),
-            headers=function_headers(row.version, request_id, svc.config.nca_id, incoming),
+            headers=function_headers(row.version, request_id, svc.config.nca_id, incoming, svc.config.violations),
             body=await request.body(),
         )
         answer = await call_function(svc.data_plane, row.version, forward,
                                      svc.config.invocation_timeout_seconds, request.url.path)
+        if answer.status >= 400 and PASSTHROUGH_STATUS in svc.config.violations:
+            raise Problem(502, f"the function answered {answer.status}")
         return _answer(answer, request_id)
     except Problem as problem:
         return problem_response(problem, request.url.path)

@@ -1,0 +1,5 @@
+import sys
+
+from conformance.mutation.cli import main
+
+sys.exit(main())

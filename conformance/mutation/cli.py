@@ -1,0 +1,106 @@
+"""`python -m conformance.mutation`: run every rule's mutant and report the mutation score.
+
+Exit 0 when every mutant was caught, 1 when one survived or was invalid (each is named), 2 when the
+run itself could not be set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from conformance.catalog.load import load_catalog
+from conformance.errors import ConformanceError
+from conformance.mutation import report
+from conformance.mutation.environment import shared_environment
+from conformance.mutation.mutants import load_mapping, select, smoke_rules
+from conformance.mutation.runner import ENV_GONE, Outcome, run_mutant
+from conformance.mutation.twins import twin_status
+from conformance.mutation.verdict import CAUGHT
+from conformance.paths import REPORTS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.mutation",
+        description="Start one `reference serve --violate RULE` mutant per rule against a shared embedded "
+                    "environment, run that rule's tests at it, and report which mutants the suites caught.",
+    )
+    parser.add_argument("--rule", action="append", default=[], metavar="ID",
+                        help="only this rule's mutant (repeatable; default every MUST and EXT rule)")
+    parser.add_argument("--should", action="store_true", help="also the SHOULD rules' mutants")
+    parser.add_argument("-n", dest="workers", type=int, default=2, metavar="N",
+                        help="mutants run in parallel (default 2; each is a server plus a pytest run)")
+    parser.add_argument("--out", type=Path, default=REPORTS / "mutation", metavar="DIR",
+                        help="report folder (default reports/mutation)")
+    parser.add_argument("--no-smoke", action="store_true", help="run only each mutant's own rule")
+    parser.add_argument("--own-env", action="store_true",
+                        help="start an environment for this run even when one is running (immune to its `env down`)")
+    return parser
+
+
+def _say(message: str) -> None:
+    print(f"[mutation] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.workers < 1:
+        _say("-n must be at least 1")
+        return 2
+    started = time.monotonic()
+    out: Path = args.out.resolve()
+    try:
+        mapping = load_mapping()
+        mutants = select(load_catalog(), mapping, rules=args.rule, should=args.should)
+        runnable = [m for m in mutants if m.runnable]
+        skipped = [m for m in mutants if not m.runnable]
+        outcomes: list[Outcome] = []
+        with shared_environment(out / "env", _say, reuse=not args.own_env) as env:
+            _say(f"{len(runnable)} mutant(s), {args.workers} at a time")
+            stop = threading.Event()
+            pool = ThreadPoolExecutor(max_workers=args.workers)
+            try:
+                futures = [
+                    pool.submit(run_mutant, m, env, out / "work",
+                                smoke=() if args.no_smoke else smoke_rules(m, mapping), stop=stop)
+                    for m in runnable
+                ]
+                for future in as_completed(futures):
+                    outcome = future.result()
+                    outcomes.append(outcome)
+                    _say(f"{outcome.mutant.rule}: {outcome.verdict.status} ({outcome.seconds:.0f} s)")
+            except KeyboardInterrupt:
+                # Queued mutants never start; running ones stop their own server on the way out.
+                stop.set()
+                _say("interrupted: waiting for the running mutants to stop")
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            finally:
+                pool.shutdown(wait=True)
+            environment = "started" if env.started else f"reused {env.run_dir}"
+    except ConformanceError as exc:
+        _say(f"error: {exc}")
+        return 2
+    wall = time.monotonic() - started
+    twins = twin_status()
+    path = report.write(out, report.document(outcomes, skipped, wall_seconds=wall, environment=environment,
+                                             twins=twins))
+    report.print_table(outcomes, skipped, wall, sys.stdout)
+    if twins.missing:
+        print(f"chart twins: {len(twins.missing)} of {len(twins.refused)} refused cases have no fixed twin "
+              "(`twinOf`); see the report")
+    print(f"report: {path}")
+    if any(o.verdict.message == ENV_GONE for o in outcomes):
+        _say(f"error: {ENV_GONE}")
+        return 2
+    bad = sorted(o.mutant.rule for o in outcomes if o.verdict.status != CAUGHT)
+    if bad:
+        print(f"not caught: {', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,32 @@
+"""One real mutation run: two mutants against the embedded environment, both must be caught."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conformance.mutation.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.env]
+
+
+def test_two_mutants_are_caught(embedded_env: dict[str, object], tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # The session fixture's environment is the one to reuse: point the run dir at it.
+    monkeypatch.setenv("NVCF_RUN_DIR", str(embedded_env["run_dir"]))
+    out = tmp_path / "mutation"
+    code = main(["--rule", "KIND-FORBIDDEN", "--rule", "FN-NAME-INVALID-REFUSED", "-n", "2", "--out", str(out)])
+    report = yaml.safe_load((out / "mutation-report.yaml").read_text())
+    verdicts = {m["rule"]: m for m in report["mutants"]}
+    assert {r: m["verdict"] for r, m in verdicts.items()} == {
+        "KIND-FORBIDDEN": "CAUGHT", "FN-NAME-INVALID-REFUSED": "CAUGHT"}, verdicts
+    assert code == 0 and report["score"] == {"caught": 2, "mutants": 2, "percent": 100.0}
+    assert all(m["smoke"]["ok"] for m in verdicts.values()), verdicts
+    assert report["environment"].startswith("reused")
+    # Every mutant server was stopped: nothing of ours is left listening.
+    for state in out.glob("work/*/server/state.json"):
+        pid = int(yaml.safe_load(state.read_text())["pid"])
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()

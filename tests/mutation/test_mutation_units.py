@@ -1,0 +1,108 @@
+"""The mutation runner's logic without any process: verdicts, the mapping file, coverage of MUST rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.catalog.load import load_catalog
+from conformance.mutation.mutants import MAPPING_FILE, load_mapping, select, smoke_rules
+from conformance.mutation.runner import clean_environ, profiles_for, run_command
+from conformance.mutation.verdict import CAUGHT, INVALID, SURVIVED, judge, smoke_failures
+from conformance.report.model import TestResult as Result
+
+
+def result(rule: str, status: str, node: str = "t", message: str = "") -> Result:
+    return Result(nodeid=f"suites/x.py::{node}", rule_id=rule, level="MUST", profiles=("core",),
+                      status=status, message=message)  # type: ignore[arg-type]
+
+
+def test_a_fail_without_errors_is_caught() -> None:
+    v = judge("R", [result("R", "PASS", "a"), result("R", "FAIL", "b", "refused nothing"), result("S", "ERROR")])
+    assert v.status == CAUGHT and v.caught_by == ("suites/x.py::b",) and v.message == "refused nothing"
+
+
+def test_all_pass_survives() -> None:
+    assert judge("R", [result("R", "PASS"), result("R", "SKIP"), result("S", "FAIL")]).status == SURVIVED
+
+
+def test_any_error_of_the_rule_is_invalid_even_beside_a_fail() -> None:
+    v = judge("R", [result("R", "FAIL", "a"), result("R", "ERROR", "b", "timed out")])
+    assert v.status == INVALID and "timed out" in v.message
+
+
+@pytest.mark.parametrize("results", [[], [result("R", "SKIP")], [result("S", "FAIL")]])
+def test_nothing_run_is_invalid(results: list[Result]) -> None:
+    assert judge("R", results).status == INVALID
+
+
+def test_smoke_failures_name_what_broke() -> None:
+    got = smoke_failures(["A", "B", "C"], [result("A", "PASS"), result("B", "FAIL", message="x")])
+    assert got == {"B": "FAIL: x", "C": "not run"}
+
+
+def test_mapping_names_only_catalog_rules() -> None:
+    ids = {r.id for r in load_catalog().rules}
+    mapping = load_mapping()
+    assert set(mapping.entries) <= ids, set(mapping.entries) - ids
+    assert set(mapping.smoke) <= ids
+    for entry in mapping.entries.values():
+        assert set(entry.get("violate") or ()) <= ids
+
+
+def test_every_must_rule_has_a_mutant_or_a_reason() -> None:
+    mutants = select(load_catalog(), load_mapping(), should=True)
+    for m in mutants:
+        assert m.runnable or (m.no_mutant or m.pending or "").strip(), m.rule
+    must = [m for m in mutants if m.level == "MUST"]
+    # Gaps are allowed only with a reason; most MUST rules must be provable.
+    assert sum(m.runnable for m in must) >= 0.75 * len(must)
+
+
+def test_default_selection_is_must_and_ext() -> None:
+    levels = {m.level for m in select(load_catalog(), load_mapping())}
+    assert levels == {"MUST", "EXT"}
+
+
+def test_smoke_leaves_out_what_the_mutant_breaks() -> None:
+    mapping = load_mapping()
+    [kinds] = select(load_catalog(), mapping, rules=["KIND-FORBIDDEN"])
+    assert "KIND-FORBIDDEN" not in smoke_rules(kinds, mapping)
+    [private] = select(load_catalog(), mapping, rules=["PULL-SECRETS-PRIVATE-IMAGE"])
+    assert private.violate == ("PULL-SECRETS-ALL-PODS",)
+
+
+def test_run_command_claims_the_rule_profiles(tmp_path: object) -> None:
+    [m] = select(load_catalog(), load_mapping(), rules=["HOOKS-NOT-CREATED"])
+    assert profiles_for(m) == ["white-box"]
+    cmd = run_command(["HOOKS-NOT-CREATED", "FN-CREATE-HELM"], profiles_for(m), MAPPING_FILE, MAPPING_FILE,
+                      "mut-x", None)
+    assert cmd[cmd.index("--profile") + 1] == "white-box" and cmd.count("--rule") == 2
+
+
+def test_target_variables_do_not_leak_into_mutant_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NVCF_GATEWAY_ADDR", "127.0.0.1:1")
+    monkeypatch.setenv("KUBECONFIG", "/nope")
+    env = clean_environ()
+    assert "NVCF_GATEWAY_ADDR" not in env and "KUBECONFIG" not in env
+
+
+def test_twin_status_pairs_only_refused_cases() -> None:
+    from conformance.mutation.twins import twin_status
+
+    status = twin_status()
+    assert status.refused and set(status.twins) <= set(status.refused)
+    assert set(status.missing) == set(status.refused) - set(status.twins)
+
+
+def test_a_vanished_environment_is_invalid_without_starting_anything(tmp_path: Path) -> None:
+    from conformance.env.registry import RegistryEndpoint
+    from conformance.mutation.environment import SharedEnv
+    from conformance.mutation.runner import ENV_GONE, run_mutant
+
+    env = SharedEnv(RegistryEndpoint("127.0.0.1:1", "u", "p"), tmp_path / "gone.yaml", (), False, "")
+    [m] = select(load_catalog(), load_mapping(), rules=["KIND-FORBIDDEN"])
+    outcome = run_mutant(m, env, tmp_path, smoke=())
+    assert outcome.verdict.status == INVALID and outcome.verdict.message == ENV_GONE
+    assert not (tmp_path / "kind-forbidden").exists()
