@@ -94,21 +94,17 @@ def expect_refused(
     if not deploy.ok:
         raise Nonconformant(f"deployment creation answered neither 2xx nor 4xx: {deploy.describe()}",
                             "unexpected-http-status")
-    try:
-        watch = functions.wait(fid, vid, {"ACTIVE", "ERROR"}, "timeouts.deploy_error")
-    except WaitTimeout as exc:
-        raise Nonconformant(f"neither refused nor ACTIVE: {exc}", "timed-out") from None
-    if watch.final == "ERROR":
-        reason = functions.client.failure_reason(fid, vid)
-        return _refusal(rule, record, "deployment-error-naming-offender", reason or "(no reason given)", offenders)
-    deployed = DeployedFunction(chart, fid, vid, str(function.get("name")), deploy, watch, functions.client)
+    settled = _settle(functions, rule, record, chart, function, deploy, offenders, "timeouts.deploy_error")
+    if isinstance(settled, Observation):
+        return settled
+    deployed = settled
     if modified_check is not None and "deployed-modified-conformant" in rule.outcomes:
         change = modified_check(deployed)
         observation = _accept(rule, record, "deployed-modified-conformant", change)
         return Observation(observation.outcome, observation.detail, deployed)
     raise Nonconformant(
-        f"the function reached ACTIVE with the violation inside ({' → '.join(watch.history)}); expected a refusal "
-        f"naming {' or '.join(repr(o) for o in offenders)}",
+        f"the function reached ACTIVE with the violation inside ({' → '.join(deployed.watch.history)}); "
+        f"expected a refusal naming {' or '.join(repr(o) for o in offenders)}",
         "deployed-violating",
     )
 
@@ -194,15 +190,26 @@ def expect_deployed_or_refused(
     if 400 <= deploy.status_code < 500:
         return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders)
     deploy.expect(200, 201, 202)
+    settled = _settle(functions, rule, record, chart, function, deploy, offenders, "timeouts.deploy_active")
+    if isinstance(settled, Observation):
+        return settled
+    deployed = settled
+    answered = check_answers(deployed)
+    outcome, detail = check(deployed) if check is not None else ("deployed-conformant", answered)
+    observation = _accept(rule, record, outcome, detail)
+    return Observation(observation.outcome, observation.detail, deployed)
+
+
+def _settle(functions: Functions, rule: Rule, record: ItemRecord | None, chart: ChartRef, function: dict[str, Any],
+            deploy: Reply, offenders: Sequence[str], timeout: str) -> Observation | DeployedFunction:
+    """Wait for an accepted deployment to end ACTIVE or ERROR: ERROR is a refusal (it must name an
+    offender), ACTIVE is the deployed function; neither within `timeout` is a FAIL."""
+    fid, vid = str(function["id"]), str(function["versionId"])
     try:
-        watch = functions.wait(fid, vid, {"ACTIVE", "ERROR"}, "timeouts.deploy_active")
+        watch = functions.wait(fid, vid, {"ACTIVE", "ERROR"}, timeout)
     except WaitTimeout as exc:
         raise Nonconformant(f"neither refused nor ACTIVE: {exc}", "timed-out") from None
     if watch.final == "ERROR":
         reason = functions.client.failure_reason(fid, vid)
         return _refusal(rule, record, "deployment-error-naming-offender", reason or "(no reason given)", offenders)
-    deployed = DeployedFunction(chart, fid, vid, str(function.get("name")), deploy, watch, functions.client)
-    answered = check_answers(deployed)
-    outcome, detail = check(deployed) if check is not None else ("deployed-conformant", answered)
-    observation = _accept(rule, record, outcome, detail)
-    return Observation(observation.outcome, observation.detail, deployed)
+    return DeployedFunction(chart, fid, vid, str(function.get("name")), deploy, watch, functions.client)
