@@ -75,7 +75,7 @@ def test_forbidden_service_types(param: str, case: str, charts: ChartSet, expect
         if inspector is None:
             raise ConformanceError(f"a {param} Service deployed; without a kubeconfig the harness cannot tell whether "
                                    "it was changed to ClusterIP (set kubeconfig to decide)")
-        services = inspector.objects(case, ["Service"])  # type: ignore[attr-defined]
+        services = inspector.case_objects(case, ["Service"])  # type: ignore[attr-defined]
         bad = [s["metadata"]["name"] for s in services if (s.get("spec") or {}).get("type") not in (None, "ClusterIP")]
         if bad:
             raise Nonconformant(f"Service(s) {bad} still have type {param}", "deployed-violating")

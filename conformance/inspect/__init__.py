@@ -5,9 +5,13 @@ from conformance.inspect.cluster import (
     GPU_PRODUCT_LABEL,
     RUN_LABEL,
     Inspector,
+    InspectorBlind,
     PodPlacement,
     hook_objects,
     summary,
 )
 
-__all__ = ["CASE_LABEL", "GPU_PRODUCT_LABEL", "RUN_LABEL", "Inspector", "PodPlacement", "hook_objects", "summary"]
+__all__ = [
+    "CASE_LABEL", "GPU_PRODUCT_LABEL", "RUN_LABEL", "Inspector", "InspectorBlind", "PodPlacement", "hook_objects",
+    "summary",
+]

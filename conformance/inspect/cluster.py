@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.client.errors import TargetUnreachable
+from conformance.errors import ConformanceError
 
 RUN_LABEL = "nvcf-conformance.io/run-id"
 CASE_LABEL = "nvcf-conformance.io/case"
@@ -49,6 +50,10 @@ class PodPlacement:
     node: str | None
     gpus: int
     gpu_product: str | None
+
+
+class InspectorBlind(ConformanceError):
+    """The cluster shows nothing of a function that is deployed: a check there would pass on no evidence."""
 
 
 class Inspector:
@@ -100,6 +105,22 @@ class Inspector:
             for obj in self._dicts(self._call(api, method, label_selector=self._selector(case))):
                 obj.setdefault("kind", kind)
                 found.append(_without_data(obj))
+        return found
+
+    def case_objects(self, case: str, kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The objects of a deployed case, waiting for them to show; none at all is an error, not a pass.
+
+        A check such as "no hook object exists" holds trivially when the inspector looks at the wrong
+        cluster or the implementation dropped the charts' labels: it must see the chart's own objects first.
+        """
+        kinds = list(kinds) if kinds is not None else None
+        what = f"{'/'.join(kinds)} object" if kinds else "object"
+        found = self.wait_for(f"objects of {case}", lambda: self.objects(case, kinds), bool)
+        if not found:
+            raise InspectorBlind(
+                f"no {what} labelled {self._selector(case)} in the cluster of the "
+                "kubeconfig although the function is deployed: the kubeconfig is not the backend's cluster, or the "
+                "implementation dropped the charts' labels; the cluster check cannot be judged")
         return found
 
     def pods(self, case: str | None = None, *, running: bool = False) -> list[dict[str, Any]]:

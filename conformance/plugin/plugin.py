@@ -207,14 +207,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     record = item.stash.get(ITEM_KEY, None)
     if record is None:
         return report
+    record.seconds += report.duration
     results.classify(record, report, call, item_rule(item).level)
     if report.when == "teardown":
         ctx = context(item.config)
         manifest = chart_files.read_shared(ctx.results_dir)
         results.write_result(ctx, results.finish(record, item, ctx, manifest))
     return report
-
-
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

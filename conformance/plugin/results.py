@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +38,9 @@ class ItemRecord:
     gated: str | None = None  # reason, when the profile gate skipped the item
     status: Status | None = None
     message: str = ""
-    started: float = field(default_factory=time.monotonic)
+    # Seconds spent in this item's setup, call and teardown (pytest's own per-phase durations: a
+    # clock started at collection would also count every item that ran before it on the worker).
+    seconds: float = 0.0
 
     def observe(self, outcome: str, note: str = "") -> None:
         self.outcome = outcome
@@ -127,7 +128,7 @@ def finish(record: ItemRecord, item: pytest.Item, ctx: RunContext, manifest: dic
         param=record.param,
         message=message,
         outcome=record.outcome,
-        duration_s=round(time.monotonic() - record.started, 3),
+        duration_s=round(record.seconds, 3),
         transcript=record.transcript.exchanges,
         cluster_objects=tuple(record.cluster_objects),
         chart_package=chart.get("package"),

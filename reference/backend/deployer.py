@@ -325,7 +325,9 @@ class KubeDeployer:
         self._prepared.pop(deployment.deployment_id, None)
         await self.plane.release(function.version_id)
         try:
-            await namespaces.delete(self.kube, self.namespace_for(function), timeout=self.settings.undeploy_timeout)
+            name = self.namespace_for(function)
+            if await namespaces.begin_delete(self.kube, name) and self.settings.undeploy_waits_for_namespace:
+                await namespaces.wait_deleted(self.kube, name, timeout=self.settings.undeploy_timeout)
         except ApiException as exc:
             raise NamespaceError(f"removing namespace {self.namespace_for(function)} failed: {api_error(exc)}"
                                  ) from None

@@ -42,6 +42,11 @@ class BackendSettings:
     poll_interval: float = 0.25
     watch_interval: float = 1.0
     undeploy_timeout: float = 90.0
+    # Undeploy returns once nothing of the function runs any more (pods gone, GPUs free, objects
+    # outside the namespace deleted) instead of also waiting for the namespace object to disappear:
+    # the namespace controller waits ~5 s on purpose before emptying one, which is the cluster's
+    # pacing, not the function's. A redeploy of the same version waits for the leftover itself.
+    undeploy_waits_for_namespace: bool = False
     namespace_prefix: str = "nvcf-"
     # `pod-security.kubernetes.io/enforce` on each function namespace; None leaves the cluster default.
     pod_security_enforce: str | None = None

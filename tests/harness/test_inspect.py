@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conformance.inspect import hook_objects, summary
+from typing import Any
+
+import pytest
+
+from conformance.inspect import Inspector, InspectorBlind, hook_objects, summary
 from conformance.inspect.cluster import _without_data
 
 
@@ -27,3 +31,21 @@ def test_secret_data_never_leaves_the_inspector() -> None:
               "metadata": {"name": "s", "managedFields": [{}]}}
     cleaned = _without_data(secret)
     assert "data" not in cleaned and "managedFields" not in cleaned["metadata"]
+
+
+def _blind_inspector(found: list[dict[str, Any]]) -> Inspector:
+    # No cluster: only the listing is replaced, the waiting and judging are the real ones.
+    inspector = Inspector.__new__(Inspector)
+    inspector.run_id, inspector.timeout, inspector.poll = "run-1", 0.05, 0.01
+    inspector.objects = lambda case=None, kinds=None: found  # type: ignore[method-assign]
+    return inspector
+
+
+def test_case_objects_refuses_to_judge_on_nothing_found() -> None:
+    with pytest.raises(InspectorBlind, match=r"no Service object labelled .*run-id=run-1,.*case=minimal-http"):
+        _blind_inspector([]).case_objects("minimal-http", ["Service"])
+
+
+def test_case_objects_returns_what_it_sees() -> None:
+    service = {"kind": "Service", "metadata": {"name": "mini-service"}}
+    assert _blind_inspector([service]).case_objects("minimal-http") == [service]
