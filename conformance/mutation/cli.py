@@ -16,6 +16,7 @@ from pathlib import Path
 
 from conformance.catalog.load import load_catalog
 from conformance.errors import ConformanceError
+from conformance.mutation import baseline as baselines
 from conformance.mutation import report
 from conformance.mutation.environment import shared_environment
 from conformance.mutation.mutants import load_mapping, select, smoke_rules
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=REPORTS / "mutation", metavar="DIR",
                         help="report folder (default reports/mutation)")
     parser.add_argument("--no-smoke", action="store_true", help="run only each mutant's own rule")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the run of the same rules at the unmutated reference (a rule failing there "
+                             "would otherwise count as caught)")
     parser.add_argument("--own-env", action="store_true",
                         help="start an environment for this run even when one is running (immune to its `env down`)")
     return parser
@@ -61,20 +65,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         runnable = [m for m in mutants if m.runnable]
         skipped = [m for m in mutants if not m.runnable]
         outcomes: list[Outcome] = []
+        done_baselines: list[baselines.Baseline] = []
         with shared_environment(out / "env", _say, reuse=not args.own_env) as env:
             _say(f"{len(runnable)} mutant(s), {args.workers} at a time")
             stop = threading.Event()
             pool = ThreadPoolExecutor(max_workers=args.workers)
             try:
+                # The long baseline runs go first, so they overlap the mutants rather than trail them.
+                base_futures = [] if args.no_baseline else [
+                    pool.submit(baselines.run_baseline, flags, group, env, out / "work",
+                                () if args.no_smoke else mapping.smoke)
+                    for flags, group in baselines.groups(runnable).items()
+                ]
                 futures = [
                     pool.submit(run_mutant, m, env, out / "work",
                                 smoke=() if args.no_smoke else smoke_rules(m, mapping), stop=stop)
                     for m in runnable
                 ]
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    outcomes.append(outcome)
-                    _say(f"{outcome.mutant.rule}: {outcome.verdict.status} ({outcome.seconds:.0f} s)")
+                for future in as_completed([*base_futures, *futures]):
+                    done = future.result()
+                    if isinstance(done, baselines.Baseline):
+                        done_baselines.append(done)
+                        broken = ", ".join(sorted(done.failures)) or "none"
+                        _say(f"baseline {done.label}: {len(done.rules)} rule(s), not passing: {broken} "
+                             f"({done.seconds:.0f} s)")
+                        continue
+                    outcomes.append(done)
+                    _say(f"{done.mutant.rule}: {done.verdict.status} ({done.seconds:.0f} s)")
             except KeyboardInterrupt:
                 # Queued mutants never start; running ones stop their own server on the way out.
                 stop.set()
@@ -84,13 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 pool.shutdown(wait=True)
             environment = "started" if env.started else f"reused {env.run_dir}"
+        by_args = {b.args: b for b in done_baselines}
+        outcomes = [baselines.judged(o, by_args.get(o.mutant.args)) for o in outcomes]
     except ConformanceError as exc:
         _say(f"error: {exc}")
         return 2
     wall = time.monotonic() - started
     twins = twin_status()
     path = report.write(out, report.document(outcomes, skipped, wall_seconds=wall, environment=environment,
-                                             twins=twins))
+                                             twins=twins, baselines=done_baselines))
     report.print_table(outcomes, skipped, wall, sys.stdout)
     if twins.missing:
         print(f"chart twins: {len(twins.missing)} of {len(twins.refused)} refused cases have no fixed twin "

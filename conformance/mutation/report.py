@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from conformance.mutation.baseline import Baseline
 from conformance.mutation.mutants import Mutant
 from conformance.mutation.runner import Outcome
 from conformance.mutation.twins import TwinStatus
@@ -22,7 +23,8 @@ def score(outcomes: Sequence[Outcome]) -> tuple[int, int]:
 
 
 def document(outcomes: Sequence[Outcome], skipped: Sequence[Mutant], *, wall_seconds: float,
-             environment: str, twins: TwinStatus | None = None) -> dict[str, Any]:
+             environment: str, twins: TwinStatus | None = None,
+             baselines: Sequence[Baseline] = ()) -> dict[str, Any]:
     caught, total = score(outcomes)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -30,6 +32,11 @@ def document(outcomes: Sequence[Outcome], skipped: Sequence[Mutant], *, wall_sec
                   "percent": round(100.0 * caught / total, 1) if total else None},
         "wall_seconds": round(wall_seconds, 1),
         "environment": environment,
+        "baseline": [
+            {"server_flags": list(b.args), "rules": len(b.rules), "not_passing": dict(b.failures),
+             "seconds": round(b.seconds, 1), "report": b.report_dir}
+            for b in baselines
+        ],
         "mutants": [
             {
                 "rule": o.mutant.rule,

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog.load import load_catalog
+from conformance.mutation import baseline as baselines
 from conformance.mutation.mutants import MAPPING_FILE, load_mapping, select, smoke_rules
-from conformance.mutation.runner import clean_environ, profiles_for, run_command
+from conformance.mutation.runner import Outcome, clean_environ, profiles_for, run_command
 from conformance.mutation.verdict import CAUGHT, INVALID, SURVIVED, judge, smoke_failures
 from conformance.report.model import TestResult as Result
 
@@ -106,3 +107,21 @@ def test_a_vanished_environment_is_invalid_without_starting_anything(tmp_path: P
     outcome = run_mutant(m, env, tmp_path, smoke=())
     assert outcome.verdict.status == INVALID and outcome.verdict.message == ENV_GONE
     assert not (tmp_path / "kind-forbidden").exists()
+
+
+def test_baseline_groups_mutants_by_their_server_flags() -> None:
+    mutants = select(load_catalog(), load_mapping(), rules=["KIND-FORBIDDEN", "SEC-LIMITS-ENFORCED", "HOOKS-NOT-RUN"])
+    by_flags = baselines.groups(m for m in mutants if m.runnable)
+    assert sorted(m.rule for m in by_flags[()]) == ["HOOKS-NOT-RUN", "KIND-FORBIDDEN"]
+    assert [m.rule for m in by_flags[("--policy", "enforced")]] == ["SEC-LIMITS-ENFORCED"]
+
+
+def test_a_rule_failing_on_the_unmutated_reference_makes_its_mutant_invalid() -> None:
+    mutant = select(load_catalog(), load_mapping(), rules=["KIND-FORBIDDEN"])[0]
+    caught = Outcome(mutant, judge("KIND-FORBIDDEN", [result("KIND-FORBIDDEN", "FAIL")]), 1.0)
+    clean = baselines.Baseline((), ("KIND-FORBIDDEN",), {})
+    broken = baselines.Baseline((), ("KIND-FORBIDDEN",), {"KIND-FORBIDDEN": "FAIL: refused the allowed twin"})
+    assert baselines.judged(caught, clean) is caught
+    assert baselines.judged(caught, None) is caught
+    invalid = baselines.judged(caught, broken)
+    assert invalid.verdict.status == INVALID and "unmutated reference either: FAIL" in invalid.verdict.message
