@@ -26,6 +26,8 @@ def test_two_mutants_are_caught(embedded_env: dict[str, object], tmp_path: Path,
     assert code == 0 and report["score"] == {"caught": 2, "mutants": 2, "percent": 100.0}
     assert all(m["smoke"]["ok"] for m in verdicts.values()), verdicts
     assert report["environment"].startswith("reused")
+    # The same rules pass at the unmutated reference, so the FAILs above are the mutants' doing.
+    assert [(b["server_flags"], b["not_passing"]) for b in report["baseline"]] == [([], {})], report["baseline"]
     # Every mutant server was stopped: nothing of ours is left listening.
     for state in out.glob("work/*/server/state.json"):
         pid = int(yaml.safe_load(state.read_text())["pid"])
