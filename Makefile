@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NVCF := $(BIN)/nvcf-conformance
 PYTEST_ARGS ?=
+MUTATION_ARGS ?=
 
 .PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts bench-reference mutation \
         kind-up kind-down clean
@@ -55,7 +56,7 @@ bench-reference: install tools ## render+validate vs helm, create->ACTIVE, invoc
 	$(BIN)/python -m reference.bench
 
 mutation: install tools ## every MUST/EXT rule against the reference mutant that breaks it; fails on a survivor
-	$(BIN)/python -m conformance.mutation -n 2
+	$(BIN)/python -m conformance.mutation -n 2 $(MUTATION_ARGS)
 
 kind-up: install ## kind cluster + local registry (needs a Docker engine)
 	bash kind-config/up.sh multi
