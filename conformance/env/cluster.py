@@ -27,9 +27,12 @@ STORAGE_CLASS = "standard"
 
 
 class KwokCluster:
-    def __init__(self, home: Path, cfg: EnvConfig) -> None:
+    def __init__(self, home: Path, cfg: EnvConfig, *, enable_crds: tuple[str, ...] = ()) -> None:
         self.home = home
         self.cfg = cfg
+        # kwok kinds served as custom resources (e.g. PortForward, so a test can point a fake pod's
+        # port-forward at a local process); none by default.
+        self.enable_crds = enable_crds
         self.name = cfg.cluster_name
         self.workdir = home / "kwok"
         self.log = home / "kwokctl.log"
@@ -63,7 +66,13 @@ class KwokCluster:
             "kubeAdmission": True,
             "kubeAuthorization": True,
         }
-        docs = [{"kind": "KwokctlConfiguration", "apiVersion": "config.kwok.x-k8s.io/v1alpha1", "options": options}]
+        if self.enable_crds:
+            options["enableCRDs"] = list(self.enable_crds)
+        # The in-tree hostPath provisioner serves the default StorageClass (see add_storage).
+        patches = [{"name": "kube-controller-manager",
+                    "extraArgs": [{"key": "enable-hostpath-provisioner", "value": "true"}]}]
+        docs = [{"kind": "KwokctlConfiguration", "apiVersion": "config.kwok.x-k8s.io/v1alpha1", "options": options,
+                 "componentsPatches": patches}]
         self.home.mkdir(parents=True, exist_ok=True)
         path = self.home / "kwokctl.yaml"
         path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
@@ -141,34 +150,22 @@ class KwokCluster:
         self.add_storage()
 
     def add_storage(self) -> None:
-        """A default StorageClass with pre-made volumes, so PersistentVolumeClaims bind.
+        """A default StorageClass served by the controller-manager's in-tree hostPath provisioner.
 
-        KWOK has no volume provisioner; statically created PersistentVolumes are bound by the real
-        controller-manager instead. Nothing is ever mounted: the volumes are API objects only.
+        KWOK runs no storage driver, so claims would stay Pending. The controller-manager (started with
+        `--enable-hostpath-provisioner`, see `_config_file`) provisions each claim of this class with a
+        fresh folder under /tmp/hostpath_pv on this machine and deletes it with the claim (reclaim
+        Delete), as a one-node development cluster does. Nothing mounts the folders: no container runs.
         """
         api_client = config.new_client_from_config(str(self.kubeconfig))
-        storage = client.StorageV1Api(api_client)
-        core = client.CoreV1Api(api_client)
-        _create_ignoring_conflict(storage.create_storage_class, {
+        _create_ignoring_conflict(client.StorageV1Api(api_client).create_storage_class, {
             "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
             "metadata": {"name": STORAGE_CLASS,
                          "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-            "provisioner": "kubernetes.io/no-provisioner",
+            "provisioner": "kubernetes.io/host-path",
             "volumeBindingMode": "Immediate",
-            "reclaimPolicy": "Retain",
+            "reclaimPolicy": "Delete",
         })
-        for i in range(self.cfg.volumes):
-            _create_ignoring_conflict(core.create_persistent_volume, {
-                "apiVersion": "v1", "kind": "PersistentVolume",
-                "metadata": {"name": f"fake-pv-{i:03d}"},
-                "spec": {
-                    "storageClassName": STORAGE_CLASS,
-                    "capacity": {"storage": "100Gi"},
-                    "accessModes": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "hostPath": {"path": f"/nvcf-conformance/fake-pv-{i:03d}"},
-                },
-            })
 
     def wait_nodes_ready(self, api: client.CoreV1Api) -> None:
         want = sum(g.count for g in self.cfg.nodes)

@@ -54,7 +54,6 @@ class EnvConfig:
     start_timeout: float = 120.0
     # The reference NVCF server: on by default (it is the embedded default target); extra arguments
     # for `reference serve`, e.g. ["--violate", "KIND-FORBIDDEN"] to start a mutant.
-    volumes: int = 50  # pre-made PersistentVolumes of the default StorageClass (KWOK provisions none)
     reference: bool = True
     reference_args: tuple[str, ...] = ()
 

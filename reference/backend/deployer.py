@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from reference.backend import apply, kwok_storage, namespaces
+from reference.backend import apply, namespaces
 from reference.backend.apply import ApplyError
 from reference.backend.dataplane import LocalProbeDataPlane
 from reference.backend.instance_types import (
@@ -232,8 +232,6 @@ class KubeDeployer:
             except Exception as exc:  # connection refused, TLS, ...: the API server may come back
                 problem = f"the Kubernetes API could not be reached: {type(exc).__name__}: {exc}"
             if problem is None and snapshot is not None:
-                if s.stand_in_volumes:
-                    await self._bind_claims(function, ns)
                 pending = {}
                 # Once ACTIVE, a pod that cannot be placed (a lost one's replacement) is a lost instance,
                 # which the health count below reports; only a deployment on its way up fails for it.
@@ -280,17 +278,6 @@ class KubeDeployer:
                 yield DeploymentUpdate("ERROR", self._timeout_reason(service_name, ns, snapshot, result, problem))
                 return
             await asyncio.sleep(s.poll_interval if status == "DEPLOYING" else s.watch_interval)
-
-    async def _bind_claims(self, function: FunctionVersion, ns: str) -> None:
-        try:
-            bound = await kwok_storage.bind_pending_claims(self.kube, ns, function.version_id)
-        except ApiException as exc:
-            log.warning("function %s version %s: binding claims to stand-in volumes failed: %s",
-                        function.function_id, function.version_id, api_error(exc))
-            return
-        for claim in bound:
-            log.info("function %s version %s: claim %s/%s bound to a stand-in volume", function.function_id,
-                     function.version_id, ns, claim)
 
     def _timeout_reason(self, service_name: str, ns: str, snapshot: Snapshot | None, result: SyncResult | None,
                         problem: str | None) -> str:

@@ -13,7 +13,6 @@ import re
 import time
 from typing import Any
 
-from reference.backend import kwok_storage
 from reference.backend.kube import ApiException, Kube, api_error
 from reference.charts.mutate import VERSION_LABEL
 from reference.charts.objects import dig
@@ -108,9 +107,6 @@ async def begin_delete(kube: Kube, name: str) -> bool:
         return False
     for api_version, kind, obj_name in cluster_objects(ns):
         await _delete_cluster_object(kube, api_version, kind, obj_name)
-    version_id = (dig(ns, "metadata", "labels") or {}).get(VERSION_LABEL)
-    if version_id:
-        await kwok_storage.delete_volumes(kube, str(version_id))
     try:
         await kube.run(kube.core.delete_namespace, name, propagation_policy="Background")
     except ApiException as exc:

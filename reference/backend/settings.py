@@ -51,8 +51,6 @@ class BackendSettings:
     # `pod-security.kubernetes.io/enforce` on each function namespace; None leaves the cluster default.
     pod_security_enforce: str | None = None
     fetch_options: FetchOptions | None = None
-    # Bind claims no provisioner serves to stand-in volumes (KWOK has no storage provisioner).
-    stand_in_volumes: bool = True
     # The KWOK data plane.
     probe_image: str = DEFAULT_PROBE_IMAGE
     probe_package_dir: Path = DEFAULT_PROBE_PACKAGE_DIR

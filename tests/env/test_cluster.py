@@ -133,3 +133,27 @@ def test_pod_security_admission_refuses_privileged_pod(api_client: client.ApiCli
         core.create_namespaced_pod(namespace, privileged)
     assert err.value.status == 403
     assert "violates PodSecurity" in err.value.body
+
+
+def test_claims_of_the_default_class_are_provisioned_and_reclaimed(api_client: client.ApiClient,
+                                                                    namespace: str) -> None:
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_persistent_volume_claim(namespace, {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    _wait(lambda: core.read_namespaced_persistent_volume_claim("data", namespace).status.phase == "Bound", 30,
+          "the claim to bind")
+    volume = core.read_namespaced_persistent_volume_claim("data", namespace).spec.volume_name
+    pv = core.read_persistent_volume(volume)
+    assert pv.spec.storage_class_name == "standard" and pv.spec.persistent_volume_reclaim_policy == "Delete"
+    core.delete_namespaced_persistent_volume_claim("data", namespace)
+
+    def gone() -> bool:
+        try:
+            core.read_persistent_volume(volume)
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    # Reclaimed with its claim: a long-lived environment never runs out of volumes.
+    _wait(gone, 60, f"volume {volume} to be deleted with its claim")

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +13,7 @@ import grpc
 import pytest
 from rb_support import Chart, Progress, alive, deployment_for, function_for
 
-from reference.backend import ACTIVE_WHEN_READY, Backend, GrpcProxy, kwok_storage, namespaces
+from reference.backend import ACTIVE_WHEN_READY, Backend, GrpcProxy, namespaces
 from reference.backend.readiness import is_ready_pod
 from reference.charts.objects import POD_SPEC_PATHS, dig
 from reference.ports import DataPlaneError, ForwardRequest, FunctionVersion
@@ -162,39 +161,6 @@ def test_a_chart_with_a_claim_deploys(
         (claim,) = await backend.deployer.kube.claims(backend.deployer.namespace_for(function))
         assert claim["status"]["phase"] == "Bound"
         await leave_behind(backend, function)
-
-    asyncio.run(scenario())
-
-
-def test_a_claim_no_provisioner_serves_gets_a_stand_in_volume(make_backend: Callable[..., Backend]) -> None:
-    # The environment has a default class with volumes of its own; a claim of no class gets none of them.
-    kube = make_backend().deployer.kube
-    version_id = str(uuid.uuid4())
-    ns = f"rb-claims-{version_id[:8]}"
-    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
-             "spec": {"storageClassName": "", "accessModes": ["ReadWriteOnce"],
-                      "resources": {"requests": {"storage": "2Gi"}}}}
-
-    async def volumes() -> list[dict[str, Any]]:
-        found = await kube.run(kube.core.list_persistent_volume, _preload_content=False,
-                               label_selector=f"nvcf.reference/function-version={version_id}")
-        return list(json.loads(found.data)["items"])
-
-    async def scenario() -> None:
-        await kube.run(kube.core.create_namespace, {"metadata": {
-            "name": ns, "labels": {"nvcf.reference/function-version": version_id}}})
-        await kube.run(kube.core.create_namespaced_persistent_volume_claim, ns, claim)
-        assert await kwok_storage.bind_pending_claims(kube, ns, version_id) == ["data"]
-        deadline = time.monotonic() + 10
-        while (await kube.claims(ns))[0]["status"].get("phase") != "Bound":
-            assert time.monotonic() < deadline, await kube.claims(ns)
-            await asyncio.sleep(0.1)
-        (volume,) = await volumes()
-        assert volume["spec"]["capacity"]["storage"] == "2Gi" and volume["spec"]["claimRef"]["name"] == "data"
-        assert await kwok_storage.bind_pending_claims(kube, ns, version_id) == []  # once
-        await namespaces.begin_delete(kube, ns)
-        # Going: the volume protection finalizer lets it go once the claim is gone with the namespace.
-        assert all(v["metadata"].get("deletionTimestamp") for v in await volumes())
 
     asyncio.run(scenario())
 
