@@ -8,6 +8,7 @@ alone). Goal on 2 cores: the whole core profile within 5 minutes once the tools 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from typing import Any
 from conformance.bench.common import report, timed
 from conformance.env import manager
 from conformance.env.config import EnvConfig
+from conformance.paths import REPORTS
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -28,7 +30,8 @@ def _phases(figures: dict[str, Any], workers: str, reports: Path) -> None:
     """Charts, suites and report of one run, as `make conformance` does them: the run pushes its own
     charts (the run id is stamped into every chart), then the suites use them from the cache."""
     run_id = f"bench-n{workers}"
-    out = reports / run_id
+    out = reports / f"run-n{workers}"
+    shutil.rmtree(out, ignore_errors=True)
     with timed(figures, f"charts_n{workers}_s"):
         charts = _cli("charts", "push", "--run-id", run_id, "--json")
     figures[f"charts_n{workers}_exit"] = charts.returncode
@@ -41,13 +44,15 @@ def _phases(figures: dict[str, Any], workers: str, reports: Path) -> None:
 
 def main() -> int:
     figures: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as run_dir, tempfile.TemporaryDirectory() as reports:
+    # The suites' reports are kept (reports/bench/run-n1, run-nauto): a figure from a failed run is no figure.
+    reports = REPORTS / "bench"
+    with tempfile.TemporaryDirectory() as run_dir:
         os.environ["NVCF_RUN_DIR"] = run_dir
         with timed(figures, "env_up_s"):
             manager.up(EnvConfig(cluster_name="nvcf-bench-run"))
         try:
             for workers in ("1", "auto"):
-                _phases(figures, workers, Path(reports))
+                _phases(figures, workers, reports)
         finally:
             manager.down()
     for workers in ("1", "auto"):

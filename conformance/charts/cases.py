@@ -4,14 +4,19 @@ An overlay describes how one sample chart differs from the base chart and what i
 format is pinned by `overlay.schema.json`; anything the schema cannot say (a removed template that the
 base does not have, kind counts that do not add up, two cases claiming one chart name) is checked here,
 and every failure is a ConfigError naming the file and the field.
+
+A refused case (non-empty `violates`) carries a `twin:` section: a partial overlay merged over the
+case itself that removes only the offence. The merge yields a second, conformant case with the id
+`<case id>-twin`; it is built, pushed and listed like any other, and must deploy on a conformant NVCF.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,9 @@ DEFAULT_VERSION = "1.0.0"
 DEFAULT_INFERENCE_PORT = 8000
 # The probe serves the KServe v2 protocol with one model named "echo" unless told otherwise.
 DEFAULT_INFERENCE_URL = "/v2/models/echo/infer"
+TWIN_SUFFIX = "-twin"
+# Keys of a case that its twin never inherits: the twin states its own fix and breaks nothing.
+_NOT_INHERITED = ("description", "violates", "twin")
 
 
 @dataclass(frozen=True)
@@ -84,13 +92,36 @@ class Case:
     lint_reason: str | None
     expect: Expect
     violates: tuple[str, ...]
-    twin_of: str | None = None
+    twin_of: str | None = None  # for a twin: the refused case it fixes
+    fix: str | None = None  # for a twin: what it changes, in one line
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def package_name(self) -> str:
         """The file `helm package` writes: NAME-VERSION.tgz."""
         return f"{self.chart_name}-{self.chart_version}.tgz"
+
+    @property
+    def twin_id(self) -> str | None:
+        """The id of this case's fixed twin, when the overlay has a `twin:` section."""
+        return twin_id(self.id) if isinstance(self.raw.get("twin"), dict) else None
+
+
+def twin_id(case_id: str) -> str:
+    return case_id + TWIN_SUFFIX
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's `-f` semantics: maps merge key by key, lists and scalars replace, None deletes the key."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def display_path(path: Path) -> str:
@@ -177,12 +208,45 @@ def parse_case(path: Path, base_dir: Path = BASE_DIR) -> Case:
     if not isinstance(data, dict):
         raise _fail(path, "(top level)", "an overlay is a YAML mapping")
 
+    _validate(path, data)
+    if "twin" in data and not data.get("violates"):
+        raise _fail(path, "twin", "only a refused case (a non-empty `violates`) has a fixed twin")
+    return _build_case(case_id, path, source, data, base_dir)
+
+
+def _validate(path: Path, data: dict[str, Any], prefix: str = "") -> None:
     errors = sorted(_validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         where, reason = _schema_error_message(best)
-        raise _fail(path, where, reason)
-    return _build_case(case_id, path, source, data, base_dir)
+        raise _fail(path, prefix + where, reason)
+
+
+def make_twin(case: Case, base_dir: Path = BASE_DIR) -> Case:
+    """The conformant twin of a refused case: the case's overlay with its `twin:` section merged over it.
+
+    The twin keeps the case's mini-service name (templates may spell it out) but gets a chart name of
+    its own, `<chart name>-twin` unless the section names one, so the two never share a registry tag.
+    """
+    section = case.raw.get("twin")
+    if not isinstance(section, dict):
+        raise _fail(case.path, "twin", f"case {case.id!r} has no fixed twin")
+    patch = {k: v for k, v in section.items() if k != "fix"}
+    inherited = {k: v for k, v in case.raw.items() if k not in _NOT_INHERITED}
+    data = deep_merge(inherited, patch)
+    fix = str(section["fix"]).strip()
+    data["description"] = f"Fixed twin of {case.id}: {fix}"
+    chart = data.setdefault("chart", {})
+    chart.setdefault("name", case.chart_name + TWIN_SUFFIX)
+    data.setdefault("function", {}).setdefault("helmChartServiceName", case.function.helm_chart_service_name)
+    # The merged overlay is held to the full schema: a twin is a complete case, not a patch.
+    _validate(case.path, data, prefix="twin: ")
+    try:
+        twin = _build_case(twin_id(case.id), case.path, case.source, data, base_dir)
+    except ConfigError as exc:
+        where = f"{display_path(case.path)}: "
+        raise ConfigError(str(exc).replace(where, where + "twin: ", 1)) from None
+    return replace(twin, twin_of=case.id, fix=fix)
 
 
 def _build_case(case_id: str, path: Path, source: bytes, data: dict[str, Any], base_dir: Path) -> Case:
@@ -260,7 +324,6 @@ def _build_case(case_id: str, path: Path, source: bytes, data: dict[str, Any], b
         lint_reason=data.get("lintReason"),
         expect=expect,
         violates=tuple(data.get("violates", [])),
-        twin_of=data.get("twinOf"),
         raw=data,
     )
 
@@ -269,38 +332,63 @@ def case_ids(cases_dir: Path = CASES_DIR) -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in cases_dir.glob("*.yaml"))
 
 
-def load_cases(ids: Iterable[str] | None = None, cases_dir: Path = CASES_DIR, base_dir: Path = BASE_DIR) -> list[Case]:
-    """The named cases (all when `ids` is None), in id order, checked against each other."""
+def load_cases(
+    ids: Iterable[str] | None = None,
+    cases_dir: Path = CASES_DIR,
+    base_dir: Path = BASE_DIR,
+    *,
+    twins: bool = False,
+) -> list[Case]:
+    """The named cases (all when `ids` is None), in id order, checked against each other.
+
+    An id may name a twin (`<case id>-twin`). With `twins`, the fixed twins of the selected refused
+    cases come along too.
+    """
     if not cases_dir.is_dir():
         raise ConfigError(f"{display_path(cases_dir)}: the case overlay folder does not exist")
     every = case_ids(cases_dir)
-    wanted = every if ids is None else sorted(set(ids))
+    # Every overlay is parsed (and every twin derived) even for a selection, so `--case` cannot hide
+    # a clash of chart names between the selection and the rest.
+    parsed = {case_id: parse_case(cases_dir / f"{case_id}.yaml", base_dir) for case_id in every}
+    derived = {case.twin_id: make_twin(case, base_dir) for case in parsed.values() if case.twin_id}
+    _check_across([*parsed.values(), *derived.values()], cases_dir)
+    known = {**parsed, **derived}
+    wanted = list(known if ids is None and twins else every if ids is None else dict.fromkeys(ids))
     for case_id in wanted:
-        if case_id not in every:
-            raise ConfigError(
-                f"{display_path(cases_dir / (case_id + '.yaml'))}: no such case overlay "
-                f"(`nvcf-conformance charts list` shows the {len(every)} cases)"
-            )
-    cases = [parse_case(cases_dir / f"{case_id}.yaml", base_dir) for case_id in wanted]
-    _check_across(cases, set(every), cases_dir, base_dir)
-    return cases
+        if case_id in known:
+            continue
+        parent = case_id.removesuffix(TWIN_SUFFIX)
+        if case_id.endswith(TWIN_SUFFIX) and parent in parsed:
+            raise _fail(parsed[parent].path, "twin", f"there is no twin section, so no case {case_id!r}")
+        raise ConfigError(
+            f"{display_path(cases_dir / (case_id + '.yaml'))}: no such case overlay "
+            f"(`nvcf-conformance charts list` shows the {len(every)} cases)"
+        )
+    if twins:
+        wanted += [t for t in (known[c].twin_id for c in wanted) if t is not None]
+    return [known[case_id] for case_id in sorted(set(wanted))]
 
 
-def _check_across(cases: list[Case], every: set[str], cases_dir: Path, base_dir: Path) -> None:
-    # Two cases with one name:version would overwrite each other's tag in the registry; check the
-    # whole folder, not just the selection, so `--case` cannot hide a clash.
-    owners: dict[tuple[str, str], Path] = {}
-    for case_id in sorted(every):
-        path = cases_dir / f"{case_id}.yaml"
-        case = next((c for c in cases if c.id == case_id), None) or parse_case(path, base_dir)
-        key = (case.chart_name, case.chart_version)
-        if key in owners:
-            raise _fail(
-                path,
-                "chart.name",
-                f"chart {key[0]}-{key[1]} is also built by {display_path(owners[key])}; give one of them another name",
-            )
-        owners[key] = path
+def _check_across(cases: list[Case], cases_dir: Path) -> None:
+    # Two cases with one name:version would overwrite each other's tag in the registry.
+    owners: dict[tuple[str, str], Case] = {}
     for case in cases:
-        if case.twin_of is not None and case.twin_of not in every:
-            raise _fail(case.path, "twinOf", f"no case {case.twin_of!r} in {display_path(cases_dir)}")
+        key = (case.chart_name, case.chart_version)
+        where = "twin: chart.name" if case.twin_of else "chart.name"
+        if key in owners:
+            other = owners[key]
+            other_name = f"the twin in {display_path(other.path)}" if other.twin_of else display_path(other.path)
+            raise _fail(
+                case.path,
+                where,
+                f"chart {key[0]}-{key[1]} is also built by {other_name}; give one of them another name",
+            )
+        owners[key] = case
+    ids = {case.id for case in cases if not case.twin_of}
+    for case in cases:
+        if case.twin_of and case.id in ids:
+            raise _fail(
+                cases_dir / f"{case.id}.yaml",
+                "(file name)",
+                f"the id {case.id!r} belongs to the twin of {case.twin_of}",
+            )

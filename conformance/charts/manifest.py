@@ -2,7 +2,8 @@
 
 `<out>/manifests/<run-id>.json` holds, per case: the chart name and version, the package, the OCI digest
 (null until pushed), the NVCF `helmChart` URL, the mini-service facts (helmChartServiceName,
-inferencePort, inferenceUrl, suggested instanceType/gpu) and the ids of the catalog rules that use it.
+inferencePort, inferenceUrl, suggested instanceType/gpu), the ids of the catalog rules that use it and,
+for a refused case and its fixed twin, which is which (`twin`, `twinOf`, `fix`).
 Builds and pushes of some cases update their entries and leave the others alone.
 """
 
@@ -87,6 +88,9 @@ def case_entry(
         "gpu": fn.gpu,
         "rules": list(rules),
         "violates": list(case.violates),
+        "twin": case.twin_id,  # the case id of this refused case's fixed twin
+        "twinOf": case.twin_of,  # for a fixed twin: the refused case it fixes
+        "fix": case.fix,
         "lint": case.lint,
         "package": str(built.package) if built else None,
         "packageSha256": built.sha256 if built else None,

@@ -2,7 +2,8 @@
 
 `expectation_problems` compares a render with the overlay's `expect:`. `violations` names every
 documented restriction the rendered chart trips, so a test can hold each case to its `violates:` list:
-a refused case must break exactly the one rule it is about and otherwise be a valid minimal chart.
+a refused case must break exactly the one rule it is about and otherwise be a valid minimal chart,
+and its fixed twin (`twin_problems`) must break none.
 This judges the sample charts only; it is not a model of any NVCF implementation.
 """
 
@@ -230,3 +231,15 @@ def violations(case: Case, rendered: Rendered, rerender: Callable[[str, str], Re
         templated = other is not None and {d.name for d in other.objects if d.kind == "Service"} != names
         found.add("service-name-templated" if templated else "service-name-mismatch")
     return found
+
+
+def twin_problems(twin: Case, rendered: Rendered, rerender: Callable[[str, str], Rendered] | None = None) -> list[str]:
+    """Why a fixed twin is not the conformant chart it claims to be (empty: it breaks no restriction).
+
+    Together with its case breaking exactly its one rule, this is the static half of the proof that
+    the case is refused for that rule alone.
+    """
+    trips = violations(twin, rendered, rerender)
+    if not trips:
+        return []
+    return [f"the fixed twin of {twin.twin_of} still breaks {', '.join(sorted(trips))} (fix: {twin.fix})"]

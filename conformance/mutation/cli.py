@@ -1,7 +1,7 @@
 """`python -m conformance.mutation`: run every rule's mutant and report the mutation score.
 
-Exit 0 when every mutant was caught, 1 when one survived or was invalid (each is named), 2 when the
-run itself could not be set up.
+Exit 0 when every mutant was caught, 1 when one survived or was invalid (each is named) or a refused
+case's fixed twin did not deploy on the unmutated reference, 2 when the run itself could not be set up.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from conformance.mutation import report
 from conformance.mutation.environment import shared_environment
 from conformance.mutation.mutants import load_mapping, select, smoke_rules
 from conformance.mutation.runner import ENV_GONE, Outcome, run_mutant
-from conformance.mutation.twins import twin_status
+from conformance.mutation.twins import TwinsRun, run_twins
 from conformance.mutation.verdict import CAUGHT
 from conformance.paths import REPORTS
 
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the run of the same rules at the unmutated reference (a rule failing there "
                              "would otherwise count as caught)")
+    parser.add_argument("--no-twins", action="store_true",
+                        help="skip deploying the refused cases' fixed twins on the unmutated reference")
     parser.add_argument("--own-env", action="store_true",
                         help="start an environment for this run even when one is running (immune to its `env down`)")
     return parser
@@ -66,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped = [m for m in mutants if not m.runnable]
         outcomes: list[Outcome] = []
         done_baselines: list[baselines.Baseline] = []
+        twins: TwinsRun | None = None
         with shared_environment(out / "env", _say, reuse=not args.own_env) as env:
             _say(f"{len(runnable)} mutant(s), {args.workers} at a time")
             stop = threading.Event()
@@ -101,19 +104,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 pool.shutdown(wait=True)
             environment = "started" if env.started else f"reused {env.run_dir}"
+            if not args.no_twins:
+                twins = run_twins(env, out / "work" / "twins", progress=_say)
         by_args = {b.args: b for b in done_baselines}
         outcomes = [baselines.judged(o, by_args.get(o.mutant.args)) for o in outcomes]
     except ConformanceError as exc:
         _say(f"error: {exc}")
         return 2
     wall = time.monotonic() - started
-    twins = twin_status()
     path = report.write(out, report.document(outcomes, skipped, wall_seconds=wall, environment=environment,
                                              twins=twins, baselines=done_baselines))
     report.print_table(outcomes, skipped, wall, sys.stdout)
-    if twins.missing:
-        print(f"chart twins: {len(twins.missing)} of {len(twins.refused)} refused cases have no fixed twin "
-              "(`twinOf`); see the report")
+    if twins is not None:
+        report.print_twins(twins, sys.stdout)
     print(f"report: {path}")
     if any(o.verdict.message == ENV_GONE for o in outcomes):
         _say(f"error: {ENV_GONE}")
@@ -121,5 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bad = sorted(o.mutant.rule for o in outcomes if o.verdict.status != CAUGHT)
     if bad:
         print(f"not caught: {', '.join(bad)}", file=sys.stderr)
-        return 1
-    return 0
+    if twins is not None and not twins.ok:
+        print(f"chart twins not passing: {', '.join(r.twin for r in twins.failed) or 'none'}; "
+              f"without a twin: {', '.join(twins.missing) or 'none'}", file=sys.stderr)
+    return 1 if bad or (twins is not None and not twins.ok) else 0

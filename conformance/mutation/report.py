@@ -12,7 +12,7 @@ import yaml
 from conformance.mutation.baseline import Baseline
 from conformance.mutation.mutants import Mutant
 from conformance.mutation.runner import Outcome
-from conformance.mutation.twins import TwinStatus
+from conformance.mutation.twins import TwinsRun
 from conformance.mutation.verdict import CAUGHT
 
 REPORT_FILE = "mutation-report.yaml"
@@ -23,7 +23,7 @@ def score(outcomes: Sequence[Outcome]) -> tuple[int, int]:
 
 
 def document(outcomes: Sequence[Outcome], skipped: Sequence[Mutant], *, wall_seconds: float,
-             environment: str, twins: TwinStatus | None = None,
+             environment: str, twins: TwinsRun | None = None,
              baselines: Sequence[Baseline] = ()) -> dict[str, Any]:
     caught, total = score(outcomes)
     return {
@@ -58,9 +58,31 @@ def document(outcomes: Sequence[Outcome], skipped: Sequence[Mutant], *, wall_sec
              **({"no-mutant": m.no_mutant} if m.no_mutant else {"pending": m.pending})}
             for m in skipped
         ],
-        **({"chart_twins": {"refused_cases": len(twins.refused), "with_twin": len(twins.twins),
-                            "missing": list(twins.missing)}} if twins is not None else {}),
+        **({"chart_twins": twins_document(twins)} if twins is not None else {}),
     }
+
+
+def twins_document(run: TwinsRun) -> dict[str, Any]:
+    """The fixed twins' deployments on the unmutated reference: each must PASS."""
+    return {
+        "total": len(run.results),
+        "passed": len(run.passed),
+        "failed": len(run.failed),
+        "missing": list(run.missing),
+        "seconds": round(run.seconds, 1),
+        "failures": [{"twin": r.twin, "case": r.case, "reason": r.reason} for r in run.failed],
+        "twins": [{"twin": r.twin, "case": r.case, "status": r.status, "seconds": round(r.seconds, 1),
+                   "detail": r.reason} for r in run.results],
+    }
+
+
+def print_twins(run: TwinsRun, out: TextIO) -> None:
+    print(f"chart twins: {len(run.passed)}/{len(run.results)} deployed and answered on the unmutated reference "
+          f"({run.seconds:.0f} s)", file=out)
+    for r in run.failed:
+        print(f"  FAIL {r.twin}: {r.reason[:200]}", file=out)
+    if run.missing:
+        print(f"  {len(run.missing)} refused case(s) have no `twin:` section: {', '.join(run.missing)}", file=out)
 
 
 def write(out: Path, doc: dict[str, Any]) -> Path:

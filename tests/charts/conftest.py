@@ -26,7 +26,13 @@ def charts_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def all_cases() -> list[Case]:
-    return load_cases()
+    """Every overlay case and every refused case's fixed twin: the build treats them alike."""
+    return load_cases(twins=True)
+
+
+@pytest.fixture(scope="session")
+def overlay_cases(all_cases: list[Case]) -> list[Case]:
+    return [c for c in all_cases if not c.twin_of]
 
 
 @pytest.fixture(scope="session")

@@ -17,17 +17,17 @@ from conformance.errors import ConfigError
 MINIMAL: dict[str, Any] = yaml.safe_load((CASES_DIR / "minimal-http.yaml").read_text())
 
 
-def test_every_overlay_loads(all_cases: list[Case]) -> None:
-    assert [c.id for c in all_cases] == case_ids()
-    assert len(all_cases) == 92
+def test_every_overlay_loads(all_cases: list[Case], overlay_cases: list[Case]) -> None:
+    assert [c.id for c in overlay_cases] == case_ids()
+    assert len(overlay_cases) == 92
     for case in all_cases:
         assert case.description
         assert case.expect.objects == sum(case.expect.kinds.values())
 
 
-def test_case_ids_match_the_catalog_contract(all_cases: list[Case]) -> None:
+def test_case_ids_match_the_catalog_contract(overlay_cases: list[Case]) -> None:
     contract = pytest.importorskip("conformance.catalog.cases").CONTRACT_CASES
-    assert {c.id for c in all_cases} == set(contract)
+    assert {c.id for c in overlay_cases} == set(contract)
 
 
 def test_each_case_trips_at_most_one_restriction(all_cases: list[Case]) -> None:
@@ -154,10 +154,100 @@ def test_two_cases_with_one_chart_are_refused(tmp_path: Path) -> None:
         load_cases(["first-case"], cases_dir=tmp_path)
 
 
-def test_twin_must_name_an_existing_case(tmp_path: Path) -> None:
-    _write_case(tmp_path, "fixed-case", _variant(twinOf="nowhere"))
-    with pytest.raises(ConfigError, match=r"fixed-case\.yaml: twinOf: no case 'nowhere'"):
-        load_cases(cases_dir=tmp_path)
+REFUSED: dict[str, Any] = {
+    "description": "A DaemonSet beside the minimal chart.",
+    "violates": ["forbidden-kind"],
+    "templates": {"daemonset.yaml": "kind: DaemonSet\n", "keep.yaml": "kind: ConfigMap\n"},
+    "expect": {"objects": 4, "kinds": {"Deployment": 1, "Service": 1, "DaemonSet": 1, "ConfigMap": 1}},
+    "twin": {
+        "fix": "the DaemonSet removed.",
+        "templates": {"daemonset.yaml": None},
+        "expect": {"objects": 3, "kinds": {"DaemonSet": None}},
+    },
+}
+
+
+def test_every_refused_case_has_exactly_one_conformant_twin(all_cases: list[Case]) -> None:
+    refused = {c.id for c in all_cases if c.violates}
+    twins = [c for c in all_cases if c.twin_of]
+    assert len(refused) == 64
+    assert sorted(t.twin_of for t in twins) == sorted(refused)  # type: ignore[type-var]
+    by_id = {c.id: c for c in all_cases}
+    for twin in twins:
+        case = by_id[str(twin.twin_of)]
+        assert twin.id == case.twin_id == f"{case.id}-twin"
+        assert twin.violates == () and twin.fix and twin.description.startswith(f"Fixed twin of {case.id}: ")
+        # The twin's chart sits beside its case's in the registry, and its name obeys every rule.
+        assert twin.chart_name != case.chart_name and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", twin.chart_name)
+        assert "-" not in twin.chart_version
+        assert twin.lint == "pass" and twin.expect.hooks == {} and twin.expect.service == "match"
+
+
+def test_a_twin_keeps_its_case_and_changes_only_what_its_section_says(tmp_path: Path) -> None:
+    _write_case(tmp_path, "with-daemonset", REFUSED)
+    case, twin = load_cases(["with-daemonset"], cases_dir=tmp_path, twins=True)
+    assert (case.id, twin.id, twin.twin_of, twin.fix) == (
+        "with-daemonset",
+        "with-daemonset-twin",
+        "with-daemonset",
+        "the DaemonSet removed.",
+    )
+    assert set(case.templates) == {"daemonset.yaml", "keep.yaml"} and set(twin.templates) == {"keep.yaml"}
+    assert twin.expect.kinds == {"Deployment": 1, "Service": 1, "ConfigMap": 1} and twin.expect.objects == 3
+    assert (twin.chart_name, twin.chart_version) == ("with-daemonset-twin", "1.0.0")
+    # The Service keeps the case's name: overlay templates may spell it out.
+    assert twin.function.helm_chart_service_name == twin.rendered_service_name == "with-daemonset"
+    assert twin.source == case.source and twin.path == case.path
+    # Asked for by id, the twin comes alone; without `twins`, no twin comes along.
+    assert [c.id for c in load_cases(["with-daemonset-twin"], cases_dir=tmp_path)] == ["with-daemonset-twin"]
+    assert [c.id for c in load_cases(cases_dir=tmp_path)] == ["with-daemonset"]
+
+
+def test_only_a_refused_case_has_a_twin(tmp_path: Path) -> None:
+    path = _write_case(tmp_path, "fine-case", _variant(twin={"fix": "nothing to fix"}))
+    with pytest.raises(ConfigError, match=r"fine-case\.yaml: twin: only a refused case"):
+        parse_case(path)
+
+
+@pytest.mark.parametrize(
+    ("twin", "field", "reason"),
+    [
+        pytest.param({"templates": {"daemonset.yaml": None}}, "twin.fix", "required key is missing", id="no-fix"),
+        pytest.param({"fix": "x", "violates": []}, "twin.violates", "unknown key", id="twin-violates"),
+        pytest.param({"fix": "x", "expect": {"objects": 3}}, "twin: expect.kinds", "add up to 4", id="bad-merge"),
+        pytest.param(
+            {"fix": "x", "chart": {"name": "Bad_Name"}}, "twin: chart.name", "OCI repository", id="bad-merged-field"
+        ),
+    ],
+)
+def test_a_broken_twin_names_the_file_and_the_twin(
+    tmp_path: Path, twin: dict[str, Any], field: str, reason: str
+) -> None:
+    _write_case(tmp_path, "with-daemonset", {**REFUSED, "twin": twin})
+    with pytest.raises(ConfigError) as err:
+        load_cases(cases_dir=tmp_path, twins=True)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'with-daemonset.yaml'}: {field}: "), message
+    assert reason in message
+
+
+def test_a_twin_cannot_take_another_charts_name(tmp_path: Path) -> None:
+    _write_case(tmp_path, "minimal-http", MINIMAL)
+    _write_case(tmp_path, "with-daemonset", deep_merge(REFUSED, {"twin": {"chart": {"name": "minimal-http"}}}))
+    with pytest.raises(ConfigError, match=r"with-daemonset\.yaml: twin: chart\.name: chart minimal-http-1\.0\.0"):
+        load_cases(["minimal-http"], cases_dir=tmp_path)
+
+
+def test_unknown_twin_id_names_the_case(tmp_path: Path) -> None:
+    _write_case(tmp_path, "minimal-http", MINIMAL)
+    with pytest.raises(ConfigError, match=r"minimal-http\.yaml: twin: there is no twin section"):
+        load_cases(["minimal-http-twin"], cases_dir=tmp_path)
+
+
+def test_twin_of_is_no_longer_an_overlay_key(tmp_path: Path) -> None:
+    path = _write_case(tmp_path, "fixed-case", _variant(twinOf="nowhere"))
+    with pytest.raises(ConfigError, match=r"fixed-case\.yaml: twinOf: unknown key"):
+        parse_case(path)
 
 
 def test_deep_merge_follows_helm_values_semantics() -> None:

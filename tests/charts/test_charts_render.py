@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conformance.charts import render, verify
-from conformance.charts.cases import CASES_DIR, case_ids
+from conformance.charts.cases import CASES_DIR, case_ids, load_cases
 from conformance.charts.helm import Helm
 from conformance.charts.pipeline import BuiltChart
 from conformance.charts.render import Doc, Rendered
@@ -17,6 +17,7 @@ from conformance.charts.render import Doc, Rendered
 CASES = case_ids()
 HOOK_CASES = [c for c in CASES if c.startswith("hook-")]
 FORBIDDEN_KIND_CASES = [c for c in CASES if c.startswith("kind-forbidden-")]
+TWINS = [c.id for c in load_cases(twins=True) if c.twin_of]
 
 
 @pytest.mark.parametrize("case_id", CASES)
@@ -43,6 +44,36 @@ def test_breaks_exactly_the_rule_it_is_about(
         return render.render(helm, chart.chart_dir, release=release, namespace=namespace)
 
     assert verify.violations(chart.case, rendered[case_id], rerender) == set(chart.case.violates)
+
+
+@pytest.mark.parametrize("twin_id", TWINS)
+def test_fixed_twin_renders_its_claims_and_breaks_no_rule(
+    twin_id: str, built: dict[str, BuiltChart], rendered: dict[str, Rendered], helm: Helm, run_id: str
+) -> None:
+    chart = built[twin_id]
+
+    def rerender(release: str, namespace: str) -> Rendered:
+        return render.render(helm, chart.chart_dir, release=release, namespace=namespace)
+
+    assert verify.expectation_problems(chart.case, rendered[twin_id]) == []
+    assert verify.label_problems(chart.case, rendered[twin_id], run_id) == []
+    assert verify.twin_problems(chart.case, rendered[twin_id], rerender) == []
+
+
+def test_twin_problems_name_what_a_twin_still_breaks(
+    built: dict[str, BuiltChart], rendered: dict[str, Rendered]
+) -> None:
+    # A "twin" that is really its case: the static proof must refuse it.
+    twin = built["kind-forbidden-daemonset-twin"].case
+    (problem,) = verify.twin_problems(twin, rendered["kind-forbidden-daemonset"])
+    assert problem.startswith("the fixed twin of kind-forbidden-daemonset still breaks forbidden-kind")
+
+
+def test_limit_twins_sit_right_at_the_limit(rendered: dict[str, Rendered]) -> None:
+    assert len(rendered["objects-301-twin"].objects) == verify.MAX_OBJECTS
+    doc = rendered["object-too-large-twin"].find("ConfigMap", "large-configmap")
+    # Within 2 KiB of the limit: the twin drops only the padding annotation that put it over.
+    assert doc is not None and verify.MAX_DOCUMENT_BYTES - 2048 < doc.size <= verify.MAX_DOCUMENT_BYTES
 
 
 @pytest.mark.parametrize("case_id", HOOK_CASES)

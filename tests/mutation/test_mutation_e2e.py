@@ -18,7 +18,9 @@ def test_two_mutants_are_caught(embedded_env: dict[str, object], tmp_path: Path,
     # The session fixture's environment is the one to reuse: point the run dir at it.
     monkeypatch.setenv("NVCF_RUN_DIR", str(embedded_env["run_dir"]))
     out = tmp_path / "mutation"
-    code = main(["--rule", "KIND-FORBIDDEN", "--rule", "FN-NAME-INVALID-REFUSED", "-n", "2", "--out", str(out)])
+    # The twins have a test of their own below: all 64 would add minutes here.
+    code = main(["--rule", "KIND-FORBIDDEN", "--rule", "FN-NAME-INVALID-REFUSED", "-n", "2", "--out", str(out),
+                 "--no-twins"])
     report = yaml.safe_load((out / "mutation-report.yaml").read_text())
     verdicts = {m["rule"]: m for m in report["mutants"]}
     assert {r: m["verdict"] for r, m in verdicts.items()} == {
@@ -32,3 +34,18 @@ def test_two_mutants_are_caught(embedded_env: dict[str, object], tmp_path: Path,
     for state in out.glob("work/*/server/state.json"):
         pid = int(yaml.safe_load(state.read_text())["pid"])
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_fixed_twins_deploy_on_the_unmutated_reference(embedded_env: dict[str, object], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.mutation.environment import shared_environment
+    from conformance.mutation.twins import PASS, run_twins
+
+    monkeypatch.setenv("NVCF_RUN_DIR", str(embedded_env["run_dir"]))
+    with shared_environment(tmp_path / "env", lambda _: None) as env:
+        run = run_twins(env, tmp_path / "twins", only=["kind-forbidden-daemonset", "hook-pre-install"])
+    assert [(r.twin, r.status) for r in run.results] == [
+        ("hook-pre-install-twin", PASS), ("kind-forbidden-daemonset-twin", PASS)], run.results
+    assert all("answered" in r.reason for r in run.results) and run.missing == ()
+    state = yaml.safe_load((tmp_path / "twins" / "server" / "state.json").read_text())
+    assert not os.path.exists(f"/proc/{state['pid']}") or "zombie" in Path(f"/proc/{state['pid']}/status").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,12 +90,78 @@ def test_target_variables_do_not_leak_into_mutant_runs(monkeypatch: pytest.Monke
     assert "NVCF_GATEWAY_ADDR" not in env and "KUBECONFIG" not in env
 
 
-def test_twin_status_pairs_only_refused_cases() -> None:
-    from conformance.mutation.twins import twin_status
+def test_every_refused_case_has_a_twin_to_deploy() -> None:
+    from conformance.mutation.twins import twin_cases
 
-    status = twin_status()
-    assert status.refused and set(status.twins) <= set(status.refused)
-    assert set(status.missing) == set(status.refused) - set(status.twins)
+    twins, missing = twin_cases()
+    assert missing == () and len(twins) == 64
+    assert all(t.twin_of and t.id == f"{t.twin_of}-twin" and not t.violates for t in twins)
+    only, _ = twin_cases(["kind-forbidden-daemonset", "hook-test-twin"])
+    assert sorted(t.id for t in only) == ["hook-test-twin", "kind-forbidden-daemonset-twin"]
+
+
+def _twins_run(*statuses: str, missing: tuple[str, ...] = ()) -> object:
+    from conformance.mutation.twins import TwinResult, TwinsRun
+
+    results = tuple(TwinResult(f"case-{i}", f"case-{i}-twin", s, "refused: no" if s == "FAIL" else "ACTIVE", 1.0)
+                    for i, s in enumerate(statuses))
+    return TwinsRun(results, missing, 12.0)
+
+
+def test_twins_report_counts_and_names_failures() -> None:
+    import io
+
+    from conformance.mutation import report
+
+    run = _twins_run("PASS", "FAIL", "PASS")
+    doc = report.document([], [], wall_seconds=1.0, environment="started", twins=run)  # type: ignore[arg-type]
+    twins = doc["chart_twins"]
+    assert (twins["total"], twins["passed"], twins["failed"], twins["missing"]) == (3, 2, 1, [])
+    assert twins["failures"] == [{"twin": "case-1-twin", "case": "case-1", "reason": "refused: no"}]
+    assert [t["status"] for t in twins["twins"]] == ["PASS", "FAIL", "PASS"]
+    out = io.StringIO()
+    report.print_twins(run, out)  # type: ignore[arg-type]
+    assert "2/3 deployed" in out.getvalue() and "FAIL case-1-twin: refused: no" in out.getvalue()
+    assert "chart_twins" not in report.document([], [], wall_seconds=1.0, environment="started")
+
+
+def test_a_twin_run_is_ok_only_with_every_twin_passing_and_none_missing() -> None:
+    assert _twins_run("PASS", "PASS").ok  # type: ignore[attr-defined]
+    assert not _twins_run("PASS", "FAIL").ok  # type: ignore[attr-defined]
+    assert not _twins_run("PASS", missing=("refused-without-twin",)).ok  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("twin_status", "no_twins", "code", "twins_run"), [
+    ("PASS", False, 0, True), ("FAIL", False, 1, True), ("FAIL", True, 0, False)])
+def test_a_failing_twin_fails_the_mutation_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, twin_status: str,
+                                               no_twins: bool, code: int, twins_run: bool) -> None:
+    import contextlib
+
+    import yaml
+
+    from conformance.mutation import cli
+
+    calls: list[str] = []
+
+    @contextlib.contextmanager
+    def fake_env(*_: object, **__: object) -> Iterator[object]:
+        yield type("Env", (), {"started": True, "run_dir": ""})()
+
+    def fake_mutant(m: object, *_: object, **__: object) -> Outcome:
+        return Outcome(m, judge("KIND-FORBIDDEN", [result("KIND-FORBIDDEN", "FAIL")]), 1.0)  # type: ignore[arg-type]
+
+    def fake_twins(*_: object, **__: object) -> object:
+        calls.append("twins")
+        return _twins_run("PASS", twin_status)
+
+    monkeypatch.setattr(cli, "shared_environment", fake_env)
+    monkeypatch.setattr(cli, "run_mutant", fake_mutant)
+    monkeypatch.setattr(cli, "run_twins", fake_twins)
+    argv = ["--rule", "KIND-FORBIDDEN", "--no-baseline", "--out", str(tmp_path), *(["--no-twins"] if no_twins else [])]
+    assert cli.main(argv) == code
+    assert calls == (["twins"] if twins_run else [])
+    doc = yaml.safe_load((tmp_path / "mutation-report.yaml").read_text())
+    assert ("chart_twins" in doc) is twins_run
 
 
 def test_a_vanished_environment_is_invalid_without_starting_anything(tmp_path: Path) -> None:
