@@ -41,6 +41,7 @@ GRPC_URL_MARKS = "GRPC-URL-MARKS-FUNCTION"  # /gRPC does not make a gRPC functio
 GRPC_URL_LOWERCASE = "GRPC-URL-LOWERCASE"  # only the docs' exact spelling /gRPC does
 MIN_LE_MAX = "DEPLOY-MIN-LE-MAX"  # minInstances above maxInstances passes
 INSTANCE_TYPE_REQUIRED = "DEPLOY-INSTANCE-TYPE-REQUIRED"  # a missing instanceType defaults to <gpu>_1x
+MALFORMED_TYPE_REFUSED = "ITYPE-MALFORMED-REFUSED"  # with the back half's mutant: any instanceType passes
 DEFAULT_CSP = "ON-PREM"
 
 
@@ -188,7 +189,9 @@ def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion,
         issues.append(f"'{where}.instanceType' is required and must not be blank")
     else:
         match = INSTANCE_TYPE_RE.match(instance_type)
-        if match is None:
+        if match is None and MALFORMED_TYPE_REFUSED in violations:
+            pass
+        elif match is None:
             issues.append(
                 f"'{where}.instanceType' value '{instance_type}' does not follow "
                 "<CSP>.GPU.<GPU>_<GPUs per node>x[.x<nodes>] (e.g. DGXC.GPU.L40S_1x, ON-PREM.GPU.B200_8x.x2)"

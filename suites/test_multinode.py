@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from conformance.errors import ConformanceError
 from conformance.plugin import ChartRef, Expect, Functions, ItemRecord, params_of
 from conformance.target.config import GpuShape, TargetConfig
 from suites._helpers import instance_parts
+
+DEPLOYMENT_LABEL = "nvcf-conformance.io/deployment"
 
 
 def _shape(target: TargetConfig) -> GpuShape:
@@ -30,9 +33,22 @@ def _multinode(target: TargetConfig, functions: Functions, chart: ChartRef, node
     return spec, configuration
 
 
-def _placement(cluster: Any, case: str, expected_pods: int) -> list[Any]:
-    pods = cluster.wait_for("multinode pods", lambda: cluster.pods(case, running=True),
-                            lambda found: len(found) >= expected_pods)
+def _tagged(configuration: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The configuration plus a label value unique to this deployment: other tests of the same run
+    deploy the same case at the same time, and only this deployment's pods may be judged."""
+    tag = uuid.uuid4().hex[:12]
+    return {**configuration, "conformance": {"deployment": tag}}, tag
+
+
+def _placement(cluster: Any, case: str, tag: str, expected_pods: int) -> list[Any]:
+    def mine() -> list[dict[str, Any]]:
+        return [p for p in cluster.pods(case, running=True)
+                if (p["metadata"].get("labels") or {}).get(DEPLOYMENT_LABEL) == tag]
+
+    pods = cluster.wait_for("multinode pods", mine, lambda found: len(found) >= expected_pods)
+    if not pods:
+        raise ConformanceError(f"no running pod labelled {DEPLOYMENT_LABEL}={tag} (the chart labels every object "
+                               "with conformance.deployment from the configuration): placement cannot be judged")
     return cluster.placement(pods)
 
 
@@ -41,7 +57,15 @@ def _placement(cluster: Any, case: str, expected_pods: int) -> list[Any]:
 def test_single_node_type_accepted(chart: ChartRef, target: TargetConfig, functions: Functions,
                                    expect: Expect) -> None:
     instance_parts(target)  # the configured type must itself be well-formed
-    expect.deployed(chart, spec=functions.spec(chart))
+    # The configured type, and a whole node of every GPU shape the backend offers (`_<n>x`, n > 1).
+    csp = target["deployment.csp"]
+    specs = [functions.spec(chart)] + [
+        functions.spec(chart, gpu=shape.gpu, instanceType=shape.instance_type(csp))
+        for shape in target.gpu_shapes if shape.gpus_per_node > 1
+    ]
+    for spec in specs:
+        expect.deployed(chart, spec=spec)
+    expect.observed("deployed-conformant", "ACTIVE and answering with " + ", ".join(s["instanceType"] for s in specs))
 
 
 @pytest.mark.rule("ITYPE-SINGLE-NODE-PLACEMENT")
@@ -52,9 +76,9 @@ def test_single_node_placement(chart: ChartRef, target: TargetConfig, functions:
     if shape is None:
         raise ConformanceError("gpu_shapes lists no GPU node shape; describe the backend's nodes in the target config")
     spec = functions.spec(chart, gpu=shape.gpu, instanceType=shape.instance_type(target["deployment.csp"]))
-    functions.deployed(chart, spec=spec,
-                       configuration={"multinode": {"nodes": 1, "gpusPerNode": shape.gpus_per_node}})
-    placed = _placement(cluster, chart.case, 1)
+    configuration, tag = _tagged({"multinode": {"nodes": 1, "gpusPerNode": shape.gpus_per_node}})
+    functions.deployed(chart, spec=spec, configuration=configuration)
+    placed = _placement(cluster, chart.case, tag, 1)
     record.cluster_objects = [p.__dict__ for p in placed]
     nodes = {p.node for p in placed if p.gpus}
     if len(nodes) != 1:
@@ -78,8 +102,9 @@ def test_multinode_placement(chart: ChartRef, target: TargetConfig, functions: F
     shape = _shape(target)
     nodes = min(shape.nodes, 2)
     spec, configuration = _multinode(target, functions, chart, nodes)
+    configuration, tag = _tagged(configuration)
     functions.deployed(chart, spec=spec, configuration=configuration)
-    placed = _placement(cluster, chart.case, nodes)
+    placed = _placement(cluster, chart.case, tag, nodes)
     record.cluster_objects = [p.__dict__ for p in placed]
     gpu_pods = [p for p in placed if p.gpus]
     distinct = {p.node for p in gpu_pods}

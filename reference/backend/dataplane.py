@@ -5,7 +5,9 @@ reports ready behind the mini-service Service, the pod's serving container (the 
 inference port reaches) is started as a probe process on 127.0.0.1 with what its pod spec gives it
 (see `probes`). Invocations for the function go to those processes, at the listener the Service port
 leads to; nothing ever dials a pod IP. A serving container whose image is not the probe cannot be
-stood in for, and the deployment says so instead of pretending.
+stood in for, and the deployment says so instead of pretending. Nor is a pod started whose image
+the kubelet could not pull: one from a registry the reference holds credentials for, with no pull
+secret for that registry (see `images.pull_problem`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Literal
 import httpx
 
 from reference.backend import health as health_checks
-from reference.backend import routing
+from reference.backend import images, routing
 from reference.backend.podenv import ObjectSource
 from reference.backend.probes import (
     ProbeLaunch,
@@ -46,6 +48,9 @@ Listener = Literal["http", "grpc"]
 # slow answer on a busy machine does not flap the function's status.
 UNHEALTHY_AFTER = 2
 MAX_RESTART_BACKOFF = 30.0
+# Mutant: take any answer of the gRPC health check (NOT_SERVING too) as healthy, so a gRPC function
+# goes ACTIVE before its mini-service reports SERVING.
+GRPC_HEALTH_GATES_ACTIVE = "GRPC-HEALTH-GATES-ACTIVE"
 
 
 @dataclass
@@ -106,6 +111,8 @@ class LocalProbeDataPlane:
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._workdir = settings.workdir / "probes"
+        # The registries whose images need a pull secret: the ones the reference has credentials for.
+        self._private_registries = frozenset(a.registry.lower() for a in settings.registry_auth)
         _live_planes.add(self)
 
     # ── DataPlane ─────────────────────────────────────────────────────────────────────────────
@@ -231,6 +238,10 @@ class LocalProbeDataPlane:
         name = str(dig(pod, "metadata", "name") or uid)
         inst = _Instance(uid=uid, pod=name, node=dig(pod, "spec", "nodeName"))
         image = self.settings.probe_image
+        unpulled = await images.pull_problem(pod, self.objects, self._private_registries)
+        if unpulled is not None:
+            inst.failure = unpulled
+            return inst
         try:
             target = routing.resolve(pod, service, function.inference_port, image)
             launch = await build_launch(
@@ -320,7 +331,8 @@ class LocalProbeDataPlane:
             return health_checks.HealthResult(False, "the health port has no listener")
         timeout = min(health_checks.seconds(str(function.health.get("timeout") or "PT10S")), 5.0)
         if function.health.get("protocol") == "gRPC":
-            return await health_checks.check_grpc(port, timeout)
+            any_answer = GRPC_HEALTH_GATES_ACTIVE in self.settings.violate
+            return await health_checks.check_grpc(port, timeout, any_status=any_answer)
         return await health_checks.check_http(self._http_client(), port, function.health, timeout)
 
     def _publish(self, route: _Route) -> None:

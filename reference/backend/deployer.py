@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from reference.backend import apply, namespaces
+from reference.backend import apply, namespaces, routing
 from reference.backend.apply import ApplyError
 from reference.backend.dataplane import LocalProbeDataPlane
 from reference.backend.instance_types import (
@@ -25,7 +25,7 @@ from reference.backend.instance_types import (
     GPU_RESOURCE,
     InstanceType,
     InstanceTypeError,
-    parse_instance_type,
+    accept_instance_type,
 )
 from reference.backend.kube import ApiException, Kube, api_error
 from reference.backend.namespaces import NamespaceError
@@ -92,7 +92,7 @@ class KubeDeployer:
         for index, spec in enumerate(specs):
             where = f"deploymentSpecifications[{index}].instanceType"
             try:
-                instance = parse_instance_type(spec.instance_type)
+                instance = accept_instance_type(spec.instance_type, spec.gpu, self.settings.violate)
             except InstanceTypeError as exc:
                 issues.append(Issue(str(exc), field=where))
                 continue
@@ -156,7 +156,7 @@ class KubeDeployer:
             return
         spec = deployment.specifications[0]
         try:
-            instance = parse_instance_type(spec.instance_type)
+            instance = accept_instance_type(spec.instance_type, spec.gpu, self.settings.violate)
         except InstanceTypeError as exc:
             yield DeploymentUpdate("ERROR", str(exc))
             return
@@ -198,7 +198,7 @@ class KubeDeployer:
             {namespaces.FUNCTION_NAME_ANNOTATION: function.name},
             pod_security_enforce=s.pod_security_enforce, timeout=s.undeploy_timeout,
         )
-        manifests = [pin_object(obj, instance, function.version_id) for obj in prepared.manifests()]
+        manifests = [pin_object(obj, instance, function.version_id, violate=s.violate) for obj in prepared.manifests()]
         planned = await self.kube.run(apply.plan, self.kube, manifests)
         outside = [p.cluster_key for p in planned if not p.namespaced]
         if outside:  # recorded first, so a failed apply is still cleaned up completely
@@ -225,7 +225,7 @@ class KubeDeployer:
         while True:
             now = time.monotonic()
             try:
-                snapshot = await observe(self.kube, ns, service_name)
+                snapshot = await observe(self.kube, ns, service_name, s.violate)
                 problem = None
             except ApiException as exc:
                 problem = f"the Kubernetes API failed: {api_error(exc)}"
@@ -247,7 +247,8 @@ class KubeDeployer:
                         return
                 unschedulable_since = pending
                 serving = snapshot.ready_endpoint_pods() if snapshot.service is not None else []
-                result = await self.plane.sync(function, ns, snapshot.service or {}, serving)
+                service = routing.as_served(snapshot.service or {}, function.inference_port, s.violate)
+                result = await self.plane.sync(function, ns, service, serving)
                 if status == "DEPLOYING" and result.failed:
                     await self.plane.release(function.version_id)
                     yield DeploymentUpdate("ERROR", result.failed[0].detail or "an instance failed",

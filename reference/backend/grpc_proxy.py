@@ -31,6 +31,12 @@ _HOP_KEYS = frozenset({"authorization", "content-type", "user-agent", "te", "hos
 _OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
 MAX_CHANNELS = 64
+# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
+# A ModelInfer routed by `function-id` alone is answered by the proxy (an empty reply), not the function.
+INVOCATION = "GRPC-INVOCATION"
+# `function-version-id` is ignored: calls go to any version and reach the function without that key.
+VERSION_METADATA = "GRPC-VERSION-METADATA"
+_MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 # (function id, version id or None, the call's metadata) → None to admit, or (code, details) to refuse.
 Admit = Callable[[str, str | None, dict[str, str]], tuple[grpc.StatusCode, str] | None]
@@ -47,8 +53,10 @@ def _clean(metadata: Sequence[tuple[str, Any]] | None) -> list[tuple[str, Any]]:
 
 class GrpcProxy:
     def __init__(self, plane: LocalProbeDataPlane, *, host: str = "127.0.0.1", port: int = 0,
-                 admit: Admit | None = None, nca_id: str = "nvcf-reference") -> None:
+                 admit: Admit | None = None, nca_id: str = "nvcf-reference",
+                 violate: frozenset[str] = frozenset()) -> None:
         self.plane = plane
+        self.violate = violate
         self.host = host
         self.port = port
         self.admit = admit
@@ -93,6 +101,8 @@ class GrpcProxy:
     async def relay(self, method: str, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
                     ) -> AsyncIterator[bytes]:
         incoming = [(k, v) for k, v in context.invocation_metadata() or ()]
+        if VERSION_METADATA in self.violate:
+            incoming = [(k, v) for k, v in incoming if k.lower() != VERSION_ID_KEY]
         text = {k.lower(): v for k, v in incoming if isinstance(v, str)}
         function_id = text.get(FUNCTION_ID_KEY, "").strip()
         version_id = text.get(VERSION_ID_KEY, "").strip() or None
@@ -113,6 +123,9 @@ class GrpcProxy:
         if route.status != "ok" or route.address is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"no instance of {which} is ready")
         assert route.address is not None
+        if INVOCATION in self.violate and version_id is None and method == _MODEL_INFER:
+            yield b""  # every field at its default: an empty ModelInferResponse is zero bytes
+            return
         metadata = [*_clean(incoming),
                     ("nvcf-reqid", str(uuid.uuid4())),
                     ("nvcf-function-id", route.function_id or function_id),

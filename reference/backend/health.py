@@ -44,7 +44,8 @@ async def check_http(client: httpx.AsyncClient, port: int, health: Mapping[str, 
     return HealthResult(True, f"{what} answered {reply.status_code}")
 
 
-async def check_grpc(port: int, timeout: float, service: str = "") -> HealthResult:
+async def check_grpc(port: int, timeout: float, service: str = "", *, any_status: bool = False) -> HealthResult:
+    """Healthy when the service answers SERVING (`any_status`: when it answers at all, for a mutant)."""
     what = f"gRPC health check{f' of {service}' if service else ''}"
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
@@ -53,4 +54,5 @@ async def check_grpc(port: int, timeout: float, service: str = "") -> HealthResu
         except grpc.aio.AioRpcError as exc:
             return HealthResult(False, f"{what} failed: {exc.code().name}: {exc.details()}")
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-    return HealthResult(reply.status == health_pb2.HealthCheckResponse.SERVING, f"{what} answered {status}")
+    serving = reply.status == health_pb2.HealthCheckResponse.SERVING
+    return HealthResult(serving or any_status, f"{what} answered {status}")

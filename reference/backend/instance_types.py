@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 _INSTANCE_TYPE = re.compile(
@@ -12,6 +13,14 @@ _INSTANCE_TYPE = re.compile(
 # The label GPU feature discovery puts on a node, e.g. NVIDIA-L40S.
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_RESOURCE = "nvidia.com/gpu"
+
+# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
+# A type that does not follow the grammar is taken for one GPU of the deployment's `gpu`.
+MALFORMED_REFUSED = "ITYPE-MALFORMED-REFUSED"
+# Single-node types with more than one GPU are refused, as though a node's GPUs came whole only via `.xN`.
+SINGLE_NODE_ACCEPTED = "ITYPE-SINGLE-NODE-ACCEPTED"
+# No multi-node types are offered: every `.xN` type is refused.
+MULTINODE_ACCEPTED = "MULTINODE-ACCEPTED"
 
 
 class InstanceTypeError(ValueError):
@@ -52,3 +61,21 @@ def parse_instance_type(text: str) -> InstanceType:
         text=text.strip(), csp=match["csp"], gpu=match["gpu"], gpus_per_node=int(match["gpus"]),
         nodes=int(match["nodes"] or 1), multi_node_suffix=match["nodes"] is not None,
     )
+
+
+def accept_instance_type(text: str, gpu: str, violate: Collection[str] = frozenset()) -> InstanceType:
+    """The instance type a deployment asks for, as this backend reads it; InstanceTypeError if it is not
+    one. `gpu` is the deployment's own GPU field (only the malformed-type mutant uses it)."""
+    try:
+        instance = parse_instance_type(text)
+    except InstanceTypeError:
+        if MALFORMED_REFUSED not in violate:
+            raise
+        # The mutant guesses rather than refuses, so the deployment goes on to run somewhere.
+        return InstanceType(text=text.strip(), csp="ON-PREM", gpu=gpu.strip() or "L40S", gpus_per_node=1, nodes=1,
+                            multi_node_suffix=False)
+    if MULTINODE_ACCEPTED in violate and instance.multi_node_suffix:
+        raise InstanceTypeError(f"instance type '{instance.text}': this backend offers no multi-node instance types")
+    if SINGLE_NODE_ACCEPTED in violate and not instance.multi_node_suffix and instance.gpus_per_node > 1:
+        raise InstanceTypeError(f"instance type '{instance.text}': single-node instances have one GPU here")
+    return instance

@@ -13,6 +13,7 @@ cannot spread out (the extra pods stay unschedulable, and the deployment fails s
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from typing import Any
 
 from reference.backend.instance_types import GPU_PRODUCT_LABEL, GPU_RESOURCE, InstanceType
@@ -21,6 +22,12 @@ from reference.charts.objects import POD_SPEC_PATHS, as_dict, containers, dig
 
 GPU_POD_LABEL = "nvcf.reference/gpu-pod"
 HOSTNAME = "kubernetes.io/hostname"
+# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
+# A single-node instance is split over nodes: twice the pods, half the GPUs each, kept apart.
+SINGLE_NODE_PLACEMENT = "ITYPE-SINGLE-NODE-PLACEMENT"
+# A multi-node instance is packed onto one node: its pods share one node's GPUs, the chart's spreading dropped.
+MULTINODE_PLACEMENT = "MULTINODE-PLACEMENT"
+_REPLICATED = ("Deployment", "ReplicaSet", "StatefulSet")
 
 
 def _requirement(instance: InstanceType) -> dict[str, Any]:
@@ -59,8 +66,10 @@ def requests_gpus(spec: dict[str, Any]) -> bool:
     return False
 
 
-def keep_on_one_node(spec: dict[str, Any], metadata: dict[str, Any], version_id: str) -> None:
-    """Label a GPU pod (template) and make it require the node of the version's other GPU pods."""
+def keep_on_one_node(spec: dict[str, Any], metadata: dict[str, Any], version_id: str, *,
+                     kind: str = "podAffinity") -> None:
+    """Label a GPU pod (template) and make it require the node of the version's other GPU pods
+    (`kind` podAntiAffinity: require a node none of them is on, which only a mutant asks for)."""
     labels = metadata.get("labels")
     if not isinstance(labels, dict):
         labels = metadata["labels"] = {}
@@ -68,9 +77,9 @@ def keep_on_one_node(spec: dict[str, Any], metadata: dict[str, Any], version_id:
     affinity = spec.get("affinity")
     if not isinstance(affinity, dict):
         affinity = spec["affinity"] = {}
-    pod_affinity = affinity.get("podAffinity")
+    pod_affinity = affinity.get(kind)
     if not isinstance(pod_affinity, dict):
-        pod_affinity = affinity["podAffinity"] = {}
+        pod_affinity = affinity[kind] = {}
     required = pod_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
     if not isinstance(required, list):
         required = pod_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = []
@@ -79,7 +88,18 @@ def keep_on_one_node(spec: dict[str, Any], metadata: dict[str, Any], version_id:
                      "labelSelector": {"matchLabels": {VERSION_LABEL: version_id, GPU_POD_LABEL: "true"}}})
 
 
-def pin_object(obj: dict[str, Any], instance: InstanceType, version_id: str | None = None) -> dict[str, Any]:
+def divide_gpus(spec: dict[str, Any], by: int) -> None:
+    """Give every container 1/`by` of the GPUs it asks for (at least one); for the placement mutants."""
+    for _, container in containers(spec):
+        resources = as_dict(container.get("resources"))
+        for section in ("limits", "requests"):
+            amounts = resources.get(section)
+            if isinstance(amounts, dict) and str(amounts.get(GPU_RESOURCE, "")).strip().isdigit():
+                amounts[GPU_RESOURCE] = max(1, int(str(amounts[GPU_RESOURCE]).strip()) // by)
+
+
+def pin_object(obj: dict[str, Any], instance: InstanceType, version_id: str | None = None, *,
+               violate: Collection[str] = frozenset()) -> dict[str, Any]:
     """A copy of `obj` whose pod spec (if it has one) is placed as the instance type says."""
     kind = str(obj.get("kind", ""))
     path = POD_SPEC_PATHS.get(kind)
@@ -90,11 +110,23 @@ def pin_object(obj: dict[str, Any], instance: InstanceType, version_id: str | No
     if not isinstance(spec, dict):
         return pinned
     pin_pod_spec(spec, instance)
-    if version_id is not None and not instance.multi_node and requests_gpus(spec):
-        holder = pinned if kind == "Pod" else dig(pinned, *path[:-1])
-        if isinstance(holder, dict):
-            metadata = holder.get("metadata")
-            if not isinstance(metadata, dict):
-                metadata = holder["metadata"] = {}
-            keep_on_one_node(spec, metadata, version_id)
+    if version_id is None or not requests_gpus(spec) or (instance.multi_node and MULTINODE_PLACEMENT not in violate):
+        return pinned  # a multi-node chart spreads its own pods
+    holder = pinned if kind == "Pod" else dig(pinned, *path[:-1])
+    if not isinstance(holder, dict):
+        return pinned
+    metadata = holder.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = holder["metadata"] = {}
+    if instance.multi_node:
+        as_dict(spec.get("affinity")).pop("podAntiAffinity", None)
+        divide_gpus(spec, instance.nodes)
+        keep_on_one_node(spec, metadata, version_id)
+    elif SINGLE_NODE_PLACEMENT in violate and instance.gpus_per_node > 1 and kind in _REPLICATED:
+        replicas = pinned["spec"].get("replicas")
+        pinned["spec"]["replicas"] = 2 * (replicas if isinstance(replicas, int) else 1)
+        divide_gpus(spec, 2)
+        keep_on_one_node(spec, metadata, version_id, kind="podAntiAffinity")
+    else:
+        keep_on_one_node(spec, metadata, version_id)
     return pinned

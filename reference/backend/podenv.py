@@ -63,6 +63,11 @@ class _Objects:
         return decoded
 
 
+async def secret_data(source: ObjectSource, namespace: str, name: str) -> dict[str, str] | None:
+    """A Secret's keys and decoded values (`data` and `stringData`), or None when it does not exist."""
+    return await _Objects(source, namespace).data("secret", name)
+
+
 def expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes `$(VAR)` expansion: `$$` is a literal `$`, unknown variables stay as written."""
     out: list[str] = []

@@ -7,10 +7,13 @@ are informational), the single container, or else the first running the probe, i
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from reference.backend.images import is_probe_image
+from reference.charts import rules
 from reference.charts.objects import as_list, dig
 
 
@@ -33,6 +36,19 @@ def service_port(service: dict[str, Any], port: int) -> dict[str, Any] | None:
         if isinstance(entry, dict) and entry.get("port") == port:
             return entry
     return None
+
+
+def as_served(service: dict[str, Any], port: int, violate: Collection[str] = frozenset()) -> dict[str, Any]:
+    """`service` as traffic for `port` finds it. Under the SVC-PORT-MISMATCH-REFUSED mutant (whose chart
+    check is off too) a Service without that port is reached through its first port instead."""
+    if rules.SVC_PORT_MISMATCH_REFUSED not in violate or service_port(service, port) is not None:
+        return service
+    served = copy.deepcopy(service)
+    entries = [e for e in as_list(dig(served, "spec", "ports")) if isinstance(e, dict)]
+    if entries:
+        entries[0].setdefault("targetPort", entries[0].get("port"))
+        entries[0]["port"] = port
+    return served
 
 
 def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:

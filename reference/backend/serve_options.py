@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--validate-at-creation", action=argparse.BooleanOptionalAction, default=True,
                        help="render and check the chart when the function is created, refusing it there with 400 "
                             "(default: on)")
+    group.add_argument("--data-plane", choices=("kwok-local", "port-forward", "auto"), default="auto",
+                       help="how invocations reach a function: kwok-local runs the mini-service probe as a local "
+                            "process per ready pod (KWOK, where no container runs); port-forward reaches the pods' "
+                            "own containers through the API server (kind, real clusters); auto (default) is "
+                            "kwok-local when every node is a KWOK node, else port-forward")
     group.add_argument("--probe-image", default=DEFAULT_PROBE_IMAGE, metavar="REPOSITORY",
                        help=f"the image the KWOK data plane can stand in for (default {DEFAULT_PROBE_IMAGE})")
     group.add_argument("--backend-workdir", type=Path, metavar="DIR",
@@ -108,4 +113,4 @@ def backend_from_args(args: argparse.Namespace, *, db_path: Path, violations: fr
         validate_at_creation=args.validate_at_creation, deploy_timeout=args.deploy_timeout,
         schedule_timeout=args.schedule_timeout, probe_image=args.probe_image, grpc_proxy_port=args.grpc_port,
     )
-    return build_backend(settings, admit=grpc_admission(tokens), nca_id=nca_id)
+    return build_backend(settings, admit=grpc_admission(tokens), nca_id=nca_id, data_plane=args.data_plane)

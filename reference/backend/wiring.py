@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from reference.backend.data_plane_choice import choose
 from reference.backend.dataplane import LocalProbeDataPlane
 from reference.backend.deployer import KubeDeployer
 from reference.backend.grpc_proxy import Admit, GrpcProxy, GrpcProxyThread
 from reference.backend.kube import Kube
+from reference.backend.port_forward import PortForwardDataPlane
 from reference.backend.settings import BackendSettings
+
+log = logging.getLogger("reference.backend.wiring")
 
 
 @dataclass
 class Backend:
     deployer: KubeDeployer
-    data_plane: LocalProbeDataPlane
+    data_plane: LocalProbeDataPlane | PortForwardDataPlane
     grpc_proxy: GrpcProxy | None
     _grpc_thread: GrpcProxyThread | None = None
 
@@ -40,8 +44,9 @@ class Backend:
         self.deployer.close()
 
 
-def build_backend(settings: BackendSettings, *, admit: Admit | None = None, nca_id: str = "nvcf-reference"
-                  ) -> Backend:
+def build_backend(settings: BackendSettings, *, admit: Admit | None = None, nca_id: str = "nvcf-reference",
+                  data_plane: str = "kwok-local") -> Backend:
+    """`data_plane`: kwok-local, port-forward or auto (see `reference.backend.data_plane_choice`)."""
     settings.workdir.mkdir(parents=True, exist_ok=True)
     # httpx logs every request at INFO: with a health check per instance per second that would drown
     # the server's log. Left alone when someone already chose a level for it.
@@ -50,9 +55,15 @@ def build_backend(settings: BackendSettings, *, admit: Admit | None = None, nca_
         httpx_log.setLevel(logging.WARNING)
     kube = Kube(settings.kubeconfig, context=settings.kube_context,
                 discovery_cache=settings.workdir / "discovery-cache.json")
-    plane = LocalProbeDataPlane(settings, kube)
+    plane: LocalProbeDataPlane | PortForwardDataPlane
+    if choose(data_plane, kube.core) == "port-forward":
+        plane = PortForwardDataPlane(settings, kube.api_client.configuration)
+        log.info("data plane: port-forward through the API server to the pods' own containers")
+    else:
+        plane = LocalProbeDataPlane(settings, kube)
     deployer = KubeDeployer(settings, kube=kube, plane=plane)
     proxy = None
     if settings.grpc_proxy_port is not None:
-        proxy = GrpcProxy(plane, port=settings.grpc_proxy_port, admit=admit, nca_id=nca_id)
+        proxy = GrpcProxy(plane, port=settings.grpc_proxy_port, admit=admit, nca_id=nca_id,
+                          violate=settings.violate)
     return Backend(deployer, plane, proxy)

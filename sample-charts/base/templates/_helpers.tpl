@@ -10,6 +10,9 @@ nvcf-conformance.io/run-id: {{ required "conformance.runId is stamped in by the 
 nvcf-conformance.io/case: {{ required "conformance.caseId is stamped in by the chart build" .Values.conformance.caseId | quote }}
 app.kubernetes.io/part-of: nvcf-conformance
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.conformance.deployment }}
+nvcf-conformance.io/deployment: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{/* The serving pods: the mini-service Service selects exactly these. */}}
