@@ -114,7 +114,7 @@ def run_mutant(mutant: Mutant, env: SharedEnv, work: Path, *, smoke: Sequence[st
         return Outcome(mutant, Verdict(INVALID, (), "not run: interrupted"), 0.0, {}, tuple(smoke), "")
     if not env.alive():
         return Outcome(mutant, Verdict(INVALID, (), ENV_GONE), 0.0, {}, tuple(smoke), "")
-    run_id = f"mut-{slug(mutant.rule)[:40]}-{secrets.token_hex(2)}"
+    run_id = f"mut-{slug(mutant.rule)[:31]}-{secrets.token_hex(2)}"
     try:
         run = run_suites(home, env, mutant.violate, mutant.args, [mutant.rule, *smoke], profiles_for(mutant), run_id)
     except subprocess.TimeoutExpired:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -57,14 +58,28 @@ _UNREACHABLE = re.compile(
 )
 
 
-def fetch_chart(ref: ChartRef, auth: AuthSource, workdir: Path, options: FetchOptions | None = None) -> Path:
+def fetch_chart(
+    ref: ChartRef,
+    auth: AuthSource,
+    workdir: Path,
+    options: FetchOptions | None = None,
+    *,
+    violate: Collection[str] = frozenset(),
+) -> Path:
     """Download the chart `ref` names into `workdir`; return the archive's path."""
     options = options or FetchOptions()
     creds = for_registry(auth, ref.registry)
     workdir.mkdir(parents=True, exist_ok=True)
     if ref.scheme == "https":
         return _download(ref, creds, workdir / "chart.tgz", options)
-    return _pull(ref, creds, workdir, options)
+    try:
+        return _pull(ref, creds, workdir, options)
+    except ChartNotFoundError:
+        if rules.CHART_MISSING_REFUSED not in violate:
+            raise
+    # The CHART-MISSING-REFUSED mutant: a version that was never pushed is not refused; the newest
+    # version the repository holds is deployed in its place (helm picks it when given no --version).
+    return _pull(ref, creds, workdir / "newest", options, newest=True)
 
 
 def _classify(ref: ChartRef, run: HelmRun, creds: RegistryAuth | None, *, during: str) -> FetchError:
@@ -83,7 +98,11 @@ def _classify(ref: ChartRef, run: HelmRun, creds: RegistryAuth | None, *, during
     return FetchError(f"cannot pull {ref.oci_ref} version {ref.version} ({during}): {detail}")
 
 
-def _pull(ref: ChartRef, creds: RegistryAuth | None, workdir: Path, options: FetchOptions) -> Path:
+def _pull(
+    ref: ChartRef, creds: RegistryAuth | None, workdir: Path, options: FetchOptions, *, newest: bool = False
+) -> Path:
+    """`helm pull` the chart at the reference's version (with `newest`, at the highest one pushed)."""
+    pinned = [] if newest else ["--version", ref.version]
     plain = options.plain_http_for(ref)
     transport = ["--plain-http"] if plain else []
     if options.ca_file and not plain:
@@ -101,7 +120,7 @@ def _pull(ref: ChartRef, creds: RegistryAuth | None, workdir: Path, options: Fet
                 if login.returncode != 0:
                     raise _classify(ref, login, creds, during="login")
             pull = helm.run(
-                ["pull", ref.oci_ref, "--version", ref.version, "--destination", str(dest), *transport],
+                ["pull", ref.oci_ref, *pinned, "--destination", str(dest), *transport],
                 timeout=options.timeout,
             )
         except HelmTimeout:

@@ -22,6 +22,7 @@ from reference.charts import rules
 from reference.charts.credentials import RegistryAuth, dockerconfigjson
 from reference.charts.objects import POD_SPEC_PATHS, Manifest, as_list, dig
 from reference.charts.render import Rendered
+from reference.charts.validate import supported_api_version
 
 VERSION_LABEL = "nvcf.reference/function-version"
 DEFAULT_PULL_SECRET = "nvcf-reference-pull-secret"
@@ -100,6 +101,14 @@ def pull_secret_manifest(
     }
 
 
+def serve_supported_version(item: Manifest) -> None:
+    """The KIND-API-VERSION-REFUSED mutant: an allowed kind at an unsupported API version (apps/v1beta1
+    Deployment) is applied at the supported one instead of being refused."""
+    supported = supported_api_version(item.kind)
+    if supported is not None and item.api_version != supported:
+        item.obj["apiVersion"] = supported
+
+
 def check_label_value(version_id: str) -> None:
     if not _LABEL_VALUE.fullmatch(version_id) or len(version_id) > 63:
         raise ValueError(f"version id {version_id!r} cannot be a Kubernetes label value")
@@ -122,6 +131,7 @@ def finalize(
         selected += rendered.hooks
     if rules.CRD_NOT_INSTALLED in violate:
         selected = [*rendered.crds, *selected]
+    upgrade_versions = rules.KIND_API_VERSION_REFUSED in violate
     inject = rules.PULL_SECRETS_ALL_PODS not in violate
     keep_chart_secrets = rules.PULL_SECRETS_CHART_KEPT not in violate
 
@@ -133,6 +143,8 @@ def finalize(
             meta = copied.obj["metadata"] = {}
         if copied.kind not in CLUSTER_SCOPED:
             meta["namespace"] = namespace
+        if upgrade_versions:
+            serve_supported_version(copied)
         if inject:
             inject_pull_secrets(copied, pull_secret_names, keep_existing=keep_chart_secrets)
         elif not keep_chart_secrets:

@@ -16,12 +16,20 @@ from typing import Any
 
 from reference.charts import overrides, rules
 from reference.charts.credentials import AuthSource, as_list
+from reference.charts.dependencies import drop_missing_dependencies
 from reference.charts.errors import ChartError, ChartMismatchError, InternalChartError, ManifestError
 from reference.charts.extract import ArchiveLimits, extract_chart
 from reference.charts.fetch import FetchOptions, fetch_chart
 from reference.charts.mutate import DEFAULT_PULL_SECRET, check_label_value, finalize, pull_secret_manifest
 from reference.charts.objects import Manifest, as_dict
-from reference.charts.render import Rendered, RenderLimits, chart_defaults, expand_lists, render_chart
+from reference.charts.render import (
+    Rendered,
+    RenderLimits,
+    chart_defaults,
+    expand_lists,
+    render_chart,
+    without_subcharts,
+)
 from reference.charts.safe_yaml import load_document
 from reference.charts.url import ChartRef, parse_chart_url
 from reference.charts.validate import MAX_OBJECTS, POLICIES, Policy, Violation, validate
@@ -112,9 +120,12 @@ def prepare(
     workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="prepare-", dir=workdir))
     try:
-        archive = fetch_chart(ref, registry_auth, work / "fetch", options)
+        archive = fetch_chart(ref, registry_auth, work / "fetch", options, violate=violate)
         chart_dir = extract_chart(archive, work / "chart", limits.archive)
-        _check_identity(ref, chart_dir, limits.render)
+        # The CHART-MISSING-REFUSED mutant deploys another version in place of a missing one.
+        _check_identity(ref, chart_dir, limits.render, any_version=rules.CHART_MISSING_REFUSED in violate)
+        if rules.SUBCHART_MISSING_DEPENDENCY_REFUSED in violate:
+            drop_missing_dependencies(chart_dir)
 
         defaults = chart_defaults(chart_dir, limits.render) if overrides.needs_defaults(violate) else {}
         values = overrides.effective_configuration(configuration, defaults, violate)
@@ -134,6 +145,9 @@ def prepare(
             judged, service_name=service_name, inference_port=inference_port, policy=policy, violate=violate,
             max_objects=limits.max_objects, max_object_bytes=limits.render.max_object_bytes,
         )
+        if rules.SUBCHART_VALID_DEPLOYS in violate:
+            # Judged whole (a forbidden kind in a subchart is still refused), installed without its subcharts.
+            rendered.objects = without_subcharts(rendered.objects)
         objects = finalize(
             rendered, namespace=namespace, pull_secret_names=[pull_secret_name], version_id=version_id,
             violate=violate,
@@ -165,7 +179,7 @@ def prepare(
     )
 
 
-def _check_identity(ref: ChartRef, chart_dir: Path, limits: RenderLimits) -> None:
+def _check_identity(ref: ChartRef, chart_dir: Path, limits: RenderLimits, *, any_version: bool = False) -> None:
     """The archive must hold the chart the URL names (an https URL can point at anything)."""
     try:
         meta = as_dict(load_document((chart_dir / "Chart.yaml").read_text(encoding="utf-8"), max_expanded=10_000))
@@ -173,7 +187,8 @@ def _check_identity(ref: ChartRef, chart_dir: Path, limits: RenderLimits) -> Non
         raise ChartMismatchError(f"the chart's Chart.yaml is refused: {exc.reason}") from None
     name, version = str(meta.get("name", "")), str(meta.get("version", ""))
     # OCI tags cannot carry '+', so helm stores build metadata with '_' instead.
-    if name != ref.name or version.replace("+", "_") != ref.version.replace("+", "_"):
+    same_version = any_version or version.replace("+", "_") == ref.version.replace("+", "_")
+    if name != ref.name or not same_version:
         raise ChartMismatchError(
             f"helmChart names chart {ref.name} version {ref.version}, but the archive holds {name or '(no name)'}"
             f" version {version or '(no version)'}"

@@ -176,6 +176,11 @@ def expand_lists(objects: list[Manifest]) -> list[Manifest]:
     return out
 
 
+def without_subcharts(objects: list[Manifest]) -> list[Manifest]:
+    """The parent chart's own objects (only the SUBCHART-VALID-DEPLOYS mutant installs nothing more)."""
+    return [item for item in objects if not item.in_subchart]
+
+
 def chart_defaults(chart_dir: Path, limits: RenderLimits | None = None) -> dict[str, Any]:
     """The chart's own values.yaml, parsed as safely as its output (only override mutants need it)."""
     limits = limits or RenderLimits()

@@ -56,6 +56,11 @@ ALLOWED_SERVICE_TYPES = ("", "ClusterIP")
 _MINI_SERVICE_KINDS = frozenset({"Deployment", "Service"})
 
 
+def supported_api_version(kind: str) -> str | None:
+    """The one API version an allowed kind is accepted at, or None for a kind that is not allowed."""
+    return _VERSION_OF_KIND.get(kind)
+
+
 @dataclass(frozen=True)
 class Violation:
     rule: str
