@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -85,6 +86,8 @@ def run_suites(home: Path, env: SharedEnv, violate: Sequence[str], args: Sequenc
 
     Raises ConformanceError/OSError when the server does not start, TimeoutExpired when the run hangs.
     """
+    # A fresh folder: a report or run folder left by an earlier mutation run must not leak into this one.
+    shutil.rmtree(home, ignore_errors=True)
     server = MutantServer(home / "server", env, violate, args)
     report_dir = home / "report"
     try:

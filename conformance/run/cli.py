@@ -39,6 +39,7 @@ from conformance.run.pytest_runner import PYTEST_TESTS_FAILED, pytest_command, r
 
 DEFAULT_PLUGIN = "conformance.plugin"
 RESULTS_SUBDIR = "results"
+CHARTS_FILE = "charts.json"  # the plugin's record of the charts it pushed for the run (plugin/charts.py)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -145,9 +146,10 @@ def _check_parts(suites: Path, plugin: str) -> None:
 
 
 def _clear_results(results_dir: Path) -> None:
-    # A reused run id must not merge the previous attempt's results into this one.
+    # A reused report folder must not merge the previous attempt's results into this one, nor hand its
+    # chart URLs (another run id, perhaps a registry long gone) to this run's tests.
     results_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*results_dir.glob(RESULTS_GLOB), results_dir / META_FILE]:
+    for stale in [*results_dir.glob(RESULTS_GLOB), results_dir / META_FILE, results_dir / CHARTS_FILE]:
         stale.unlink(missing_ok=True)
 
 

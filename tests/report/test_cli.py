@@ -207,3 +207,18 @@ def test_repro_reruns_the_bundle(harness) -> None:
     assert document["selection"]["rules"] == ["KIND-FORBIDDEN"]
     assert document["config"]["config"] == str(config)
     assert main(["repro", str(tmp)]) == 2  # not a bundle
+
+
+def test_a_reused_report_folder_starts_clean(tmp_path: Path) -> None:
+    from conformance.report.load import META_FILE
+    from conformance.run.cli import CHARTS_FILE, _clear_results
+
+    results = tmp_path / "results"
+    results.mkdir()
+    stale = [results / "results-gw0.jsonl", results / META_FILE, results / CHARTS_FILE]
+    for path in stale:
+        path.write_text("{}")
+    keep = results / "notes.txt"
+    keep.write_text("not ours")
+    _clear_results(results)
+    assert [p for p in stale if p.exists()] == [] and keep.exists()
