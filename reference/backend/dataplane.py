@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import itertools
 import logging
 import shutil
-import threading
 import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 
 from reference.backend import health as health_checks
 from reference.backend import images, routing
+from reference.backend.forwarding import ForwardingClient
 from reference.backend.podenv import ObjectSource
 from reference.backend.probes import (
     ProbeLaunch,
@@ -37,6 +36,7 @@ from reference.backend.probes import (
     build_launch,
     load_probe_modules,
 )
+from reference.backend.routes import GrpcRoute, Instance, Route, RouteTable, pods_by_uid
 from reference.backend.serving import InstanceState, SyncResult
 from reference.backend.settings import BackendSettings
 from reference.charts.objects import dig
@@ -44,9 +44,6 @@ from reference.ports import DataPlaneError, ForwardRequest, ForwardResponse, Fun
 
 log = logging.getLogger("reference.backend.dataplane")
 Listener = Literal["http", "grpc"]
-# A probe that was healthy is only called unhealthy after this many failed checks in a row, so one
-# slow answer on a busy machine does not flap the function's status.
-UNHEALTHY_AFTER = 2
 MAX_RESTART_BACKOFF = 30.0
 # Mutant: take any answer of the gRPC health check (NOT_SERVING too) as healthy, so a gRPC function
 # goes ACTIVE before its mini-service reports SERVING.
@@ -54,18 +51,11 @@ GRPC_HEALTH_GATES_ACTIVE = "GRPC-HEALTH-GATES-ACTIVE"
 
 
 @dataclass
-class _Instance:
-    uid: str
-    pod: str
-    node: str | None
+class _Instance(Instance):
     process: ProbeProcess | None = None
-    failure: str | None = None  # set once: this pod cannot serve
     inference: Listener | None = None
     health: Listener | None = None
-    healthy: bool = False
     ever_up: bool = False
-    failed_checks: int = 0
-    detail: str | None = None
     restart_at: float = 0.0
     backoff: float = 1.0
 
@@ -75,41 +65,17 @@ class _Instance:
         return self.process.http_port if listener == "http" else self.process.grpc_port
 
     @property
-    def inference_port(self) -> int | None:
+    def serving_port(self) -> int | None:
         return self.local_port(self.inference)
-
-
-@dataclass
-class _Route:
-    function_id: str
-    version_id: str
-    namespace: str
-    instances: dict[str, _Instance] = field(default_factory=dict)
-    counter: itertools.count[int] = field(default_factory=itertools.count)
-    # Read by the gRPC proxy from its own thread: replaced whole, under the plane's lock.
-    grpc_ports: tuple[int, ...] = ()
-    grpc_capable: bool = False
-
-
-@dataclass(frozen=True)
-class GrpcRoute:
-    """Where the gRPC proxy sends a call: `status` ok (with an address), not_found, unavailable or not_grpc."""
-
-    status: Literal["ok", "not_found", "unavailable", "not_grpc"]
-    address: str | None = None
-    function_id: str | None = None
-    version_id: str | None = None
 
 
 class LocalProbeDataPlane:
     def __init__(self, settings: BackendSettings, objects: ObjectSource) -> None:
         self.settings = settings
         self.objects = objects
-        self._routes: dict[str, _Route] = {}
-        self._lock = threading.Lock()
+        self._routes: RouteTable[Route[_Instance]] = RouteTable()
         self._modules: ProbeModules | None = None
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._http = ForwardingClient(settings)
         self._workdir = settings.workdir / "probes"
         # The registries whose images need a pull secret: the ones the reference has credentials for.
         self._private_registries = frozenset(a.registry.lower() for a in settings.registry_auth)
@@ -118,85 +84,31 @@ class LocalProbeDataPlane:
     # ── DataPlane ─────────────────────────────────────────────────────────────────────────────
 
     async def forward(self, function: FunctionVersion, request: ForwardRequest) -> ForwardResponse:
-        instance = self._pick(function)
-        port = instance.inference_port
+        instance = self._routes.of(function).pick()
+        port = instance.serving_port
         assert port is not None
-        url = f"http://127.0.0.1:{port}{request.path or '/'}" + (f"?{request.query}" if request.query else "")
-        client = self._http_client()
-        outgoing = client.build_request(request.method, url, headers=list(request.headers), content=request.body,
-                                        timeout=self._forward_timeout())
         try:
-            reply = await client.send(outgoing, stream=True)
-            try:
-                # Raw bytes: the caller gets the body exactly as the function encoded it.
-                body = b"".join([chunk async for chunk in reply.aiter_raw()])
-            finally:
-                await reply.aclose()
+            return await self._http.forward(port, request)
         except httpx.TimeoutException as exc:
             raise DataPlaneError(504, f"the mini-service of pod {instance.pod} did not answer in time: "
                                       f"{type(exc).__name__}") from None
         except httpx.HTTPError as exc:
             raise DataPlaneError(502, f"the mini-service of pod {instance.pod} could not be reached: "
                                       f"{type(exc).__name__}: {exc}") from None
-        return ForwardResponse(reply.status_code, tuple(reply.headers.multi_items()), body)
-
-    def _forward_timeout(self) -> httpx.Timeout:
-        s = self.settings
-        return httpx.Timeout(connect=s.forward_connect_timeout, read=s.forward_read_timeout, write=60.0, pool=10.0)
-
-    def _pick(self, function: FunctionVersion) -> _Instance:
-        route = self._routes.get(function.version_id)
-        if route is None:
-            raise DataPlaneError(503, f"function {function.function_id} version {function.version_id} has no "
-                                      "running instance")
-        up = [i for i in route.instances.values() if i.inference_port is not None]
-        # Healthy instances first; one that is up but failing its check still gets traffic rather than
-        # none, as a Service keeps routing to a pod the kubelet still reports ready.
-        candidates = [i for i in up if i.healthy] or up
-        if not candidates:
-            raise DataPlaneError(503, f"no instance of function {function.function_id} version "
-                                      f"{function.version_id} is ready")
-        return candidates[next(route.counter) % len(candidates)]
-
-    def _http_client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            client = httpx.AsyncClient(timeout=self._forward_timeout(), follow_redirects=False, trust_env=False)
-            # The function gets the caller's headers, not httpx's defaults on top of them.
-            for name in ("accept", "accept-encoding", "user-agent"):
-                client.headers.pop(name, None)
-            self._client = client
-            self._client_loop = loop
-        return self._client
 
     # ── the gRPC proxy's view (any thread) ────────────────────────────────────────────────────
 
     def grpc_route(self, function_id: str, version_id: str | None = None) -> GrpcRoute:
-        with self._lock:
-            routes = [r for r in self._routes.values() if r.function_id == function_id
-                      and (version_id is None or r.version_id == version_id)]
-            if not routes:
-                return GrpcRoute("not_found")
-            for route in routes:
-                if route.grpc_ports:
-                    port = route.grpc_ports[next(route.counter) % len(route.grpc_ports)]
-                    return GrpcRoute("ok", f"127.0.0.1:{port}", route.function_id, route.version_id)
-            if not any(r.grpc_capable for r in routes):
-                return GrpcRoute("not_grpc", None, routes[0].function_id, routes[0].version_id)
-            return GrpcRoute("unavailable", None, routes[0].function_id, routes[0].version_id)
+        return self._routes.grpc_route(function_id, version_id)
 
     # ── ServingPlane ──────────────────────────────────────────────────────────────────────────
 
     async def sync(self, function: FunctionVersion, namespace: str, service: dict[str, Any],
                    pods: Sequence[dict[str, Any]]) -> SyncResult:
-        route = self._routes.get(function.version_id)
-        if route is None:
-            route = _Route(function.function_id, function.version_id, namespace)
-            with self._lock:
-                self._routes[function.version_id] = route
-        wanted = {str(dig(p, "metadata", "uid") or dig(p, "metadata", "name")): p for p in pods}
-        gone = [route.instances.pop(uid) for uid in list(route.instances) if uid not in wanted]
-        await self._stop(gone)
+        route = self._routes.get(function.version_id) or self._routes.add(
+            Route(function.function_id, function.version_id, namespace))
+        wanted = pods_by_uid(pods)
+        await self._stop(route.keep_only(wanted))
         for uid, pod in wanted.items():
             if uid not in route.instances:
                 route.instances[uid] = await self._create(function, service, pod, uid)
@@ -205,24 +117,19 @@ class LocalProbeDataPlane:
         return SyncResult(tuple(states))
 
     async def release(self, version_id: str) -> None:
-        with self._lock:
-            route = self._routes.pop(version_id, None)
+        route = self._routes.pop(version_id)
         if route is not None:
             await self._stop(list(route.instances.values()))
             # Also what instances that never started left (materialised values of a refused pod).
             shutil.rmtree(self._workdir / route.namespace, ignore_errors=True)
 
     async def close(self) -> None:
-        with self._lock:
-            routes, self._routes = list(self._routes.values()), {}
-        await self._stop([i for r in routes for i in r.instances.values()])
-        client, self._client = self._client, None
-        if client is not None and self._client_loop is asyncio.get_running_loop():
-            await client.aclose()
+        await self._stop([i for r in self._routes.pop_all() for i in r.instances.values()])
+        await self._http.aclose()
 
     def running_pids(self) -> list[int]:
         """Pids of the probe processes still running (for tests and diagnostics)."""
-        return [i.process.pid for r in list(self._routes.values()) for i in r.instances.values()
+        return [i.process.pid for r in self._routes.all() for i in r.instances.values()
                 if i.process is not None and i.process.pid is not None and i.process.returncode is None
                 and i.process.state != "exited"]
 
@@ -317,13 +224,8 @@ class LocalProbeDataPlane:
         inst.ever_up = True
         result = await self._check(function, inst)
         if result.ok:
-            inst.healthy, inst.failed_checks, inst.backoff = True, 0, 1.0
-        else:
-            inst.failed_checks += 1
-            if not inst.healthy or inst.failed_checks >= UNHEALTHY_AFTER:
-                inst.healthy = False
-        inst.detail = f"pod {inst.pod}: {result.detail}"
-        return InstanceState(inst.pod, inst.node, "healthy" if inst.healthy else "unhealthy", inst.detail)
+            inst.backoff = 1.0  # it serves again: a later crash starts over from a short pause
+        return inst.record_check(result)
 
     async def _check(self, function: FunctionVersion, inst: _Instance) -> health_checks.HealthResult:
         port = inst.local_port(inst.health)
@@ -333,15 +235,12 @@ class LocalProbeDataPlane:
         if function.health.get("protocol") == "gRPC":
             any_answer = GRPC_HEALTH_GATES_ACTIVE in self.settings.violate
             return await health_checks.check_grpc(port, timeout, any_status=any_answer)
-        return await health_checks.check_http(self._http_client(), port, function.health, timeout)
+        return await health_checks.check_http(self._http.client(), port, function.health, timeout)
 
-    def _publish(self, route: _Route) -> None:
-        up = [i for i in route.instances.values() if i.inference == "grpc" and i.inference_port is not None]
-        ports = tuple(i.inference_port for i in ([i for i in up if i.healthy] or up) if i.inference_port)
-        capable = any(i.inference == "grpc" for i in route.instances.values())
-        with self._lock:
-            route.grpc_ports = ports
-            route.grpc_capable = capable
+    def _publish(self, route: Route[_Instance]) -> None:
+        # A function is gRPC-capable when a pod's inference port reaches the probe's gRPC listener.
+        grpc = [i for i in route.instances.values() if i.inference == "grpc"]
+        self._routes.publish(route, grpc, grpc_capable=bool(grpc))
 
     async def _stop(self, instances: Sequence[_Instance]) -> None:
         procs = [i.process for i in instances if i.process is not None]
@@ -353,7 +252,7 @@ class LocalProbeDataPlane:
 
     def stop_all_now(self) -> None:
         """Blocking last resort (interpreter exit): stop every process by pid."""
-        for route in list(self._routes.values()):
+        for route in self._routes.all():
             for inst in route.instances.values():
                 if inst.process is not None:
                     inst.process.stop(grace=2.0)

@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 
-from reference.backend.dataplane import LocalProbeDataPlane
+from reference.backend.routes import GrpcRoutes
 
 log = logging.getLogger("reference.backend.grpc_proxy")
 
@@ -52,7 +52,7 @@ def _clean(metadata: Sequence[tuple[str, Any]] | None) -> list[tuple[str, Any]]:
 
 
 class GrpcProxy:
-    def __init__(self, plane: LocalProbeDataPlane, *, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, plane: GrpcRoutes, *, host: str = "127.0.0.1", port: int = 0,
                  admit: Admit | None = None, nca_id: str = "nvcf-reference",
                  violate: frozenset[str] = frozenset()) -> None:
         self.plane = plane

@@ -25,10 +25,11 @@ from conformance.charts.cases import load_cases
 from conformance.env.registry import RegistryEndpoint
 from conformance.mutation.mutants import load_mapping, select
 from reference.backend import Backend
-from reference.backend.dataplane import GRPC_HEALTH_GATES_ACTIVE, GrpcRoute
+from reference.backend.dataplane import GRPC_HEALTH_GATES_ACTIVE
 from reference.backend.grpc_proxy import INVOCATION, VERSION_METADATA, GrpcProxy
 from reference.backend.health import check_grpc
 from reference.backend.images import credential_hosts, pull_problem, registry_of
+from reference.backend.routes import GrpcRoute
 from reference.charts import RegistryAuth, rules
 from reference.charts.mutate import pull_secret_manifest
 from reference.ports import FunctionVersion
