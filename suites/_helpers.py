@@ -47,6 +47,11 @@ def reflected_headers(answer: dict[str, Any]) -> dict[str, str]:
     return {k.lower().removeprefix("metadata."): v for k, v in params.items() if k.lower().startswith("metadata.")}
 
 
+def identity_configuration(name: str) -> dict[str, Any]:
+    """Overrides that make the mini-service sign its answers `served-by: <name>` (MINI_SERVICE_IDENTITY)."""
+    return {"miniService": {"env": [{"name": "MINI_SERVICE_IDENTITY", "value": name}]}}
+
+
 def unknown_id() -> str:
     return str(uuid.uuid4())
 

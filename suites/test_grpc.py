@@ -9,6 +9,7 @@ import pytest
 
 from conformance.client import Nonconformant
 from conformance.plugin import ChartRef, DeployedFunction, Expect, Functions
+from suites._helpers import identity_configuration
 
 pytestmark = pytest.mark.case("grpc")
 READY_DELAY = 20
@@ -47,16 +48,19 @@ def test_grpc_invocation(chart: ChartRef, functions: Functions, grpc_invoker: An
 
 @pytest.mark.rule("GRPC-VERSION-METADATA")
 def test_grpc_version_metadata(chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
-    deployed = functions.deployed(chart)
-    reply = _infer_ok(grpc_invoker, deployed, version_id=deployed.version_id)
-    # The probe reflects the invocation metadata it received as `metadata.<key>` parameters.
-    params = dict(reply.message.parameters)
-    seen = params.get("metadata.function-version-id")
-    version = seen.string_param if seen is not None else None
-    if version != deployed.version_id:
-        raise Nonconformant(f"the mini-service got function-version-id {version!r}, not {deployed.version_id}",
-                            "wrong-answer")
-    expect.observed("invocation-answered", f"served with function-version-id {deployed.version_id}")
+    # Two versions of one function, each told its own name: only the version asked for may answer.
+    first = functions.deployed(chart, configuration=identity_configuration("first"))
+    second = functions.deployed_version(first, configuration=identity_configuration("second"))
+    for deployed, name in ((first, "first"), (second, "second")):
+        reply = _infer_ok(grpc_invoker, deployed, version_id=deployed.version_id)
+        # The probe reflects the metadata it received as `metadata.<key>`, and its name as `served-by`.
+        params = {k: v.string_param for k, v in reply.message.parameters.items()}
+        seen = params.get("metadata.function-version-id")
+        if seen != deployed.version_id or params.get("served-by") != name:
+            raise Nonconformant(f"asked for version {deployed.version_id} ({name}), answered by "
+                                f"{params.get('served-by')!r} with function-version-id {seen!r}", "wrong-answer")
+    expect.observed("invocation-answered", f"each of versions {first.version_id} and {second.version_id} answered "
+                                           "its own calls, with its function-version-id")
 
 
 @pytest.mark.rule("GRPC-HEALTH-GATES-ACTIVE")

@@ -6,7 +6,7 @@ import pytest
 
 from conformance.client import Nonconformant, NvcfClient
 from conformance.plugin import ChartRef, Expect, Functions
-from suites._helpers import kserve_body, reflected_headers
+from suites._helpers import identity_configuration, kserve_body, reflected_headers
 
 pytestmark = pytest.mark.case("minimal-http")
 
@@ -69,13 +69,18 @@ def test_pexec_poll(chart: ChartRef, functions: Functions, nvcf: NvcfClient, exp
 
 @pytest.mark.rule("INVOKE-PEXEC-VERSION")
 def test_pexec_version(chart: ChartRef, functions: Functions, nvcf: NvcfClient, expect: Expect) -> None:
-    deployed = functions.deployed(chart)
-    reply = nvcf.invoke(deployed.function_id, kserve_body("v"), version_id=deployed.version_id).final.expect(200)
-    served = reflected_headers(reply.json()).get("nvcf-function-version-id")
-    if served != deployed.version_id:
-        raise Nonconformant(f"served by version {served!r} (its NVCF-FUNCTION-VERSION-ID), not {deployed.version_id}",
-                            "wrong-answer")
-    expect.observed("invocation-answered", f"served by {deployed.version_id}")
+    # Two versions of one function, each told its own name: only the version asked for may answer.
+    first = functions.deployed(chart, configuration=identity_configuration("first"))
+    second = functions.deployed_version(first, configuration=identity_configuration("second"))
+    for deployed, name in ((first, "first"), (second, "second")):
+        reply = nvcf.invoke(deployed.function_id, kserve_body("v"), version_id=deployed.version_id).final.expect(200)
+        served = reflected_headers(reply.json()).get("nvcf-function-version-id")
+        served_by = (reply.json().get("parameters") or {}).get("served-by")
+        if served != deployed.version_id or served_by != name:
+            raise Nonconformant(f"asked for version {deployed.version_id} ({name}), answered by {served_by!r} "
+                                f"with NVCF-FUNCTION-VERSION-ID {served!r}", "wrong-answer")
+    expect.observed("invocation-answered", f"each of versions {first.version_id} and {second.version_id} answered "
+                                           "its own calls")
 
 
 @pytest.mark.rule("INVOKE-HEADERS-FORWARDED")

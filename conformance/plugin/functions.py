@@ -175,7 +175,19 @@ class Functions:
         created_reply = self.create(chart, **body)
         if not created_reply.ok:
             raise Nonconformant(f"function creation refused: {created_reply.describe()}", "refused-unexpectedly")
-        function = created_reply.field("function")
+        return self._active(chart, created_reply.field("function"), configuration, spec)
+
+    def deployed_version(self, of: DeployedFunction, *, configuration: dict[str, Any] | None = None,
+                         spec: dict[str, Any] | None = None) -> DeployedFunction:
+        """Another version of `of`'s function from the same chart, deployed beside it and ACTIVE."""
+        created_reply = self.create_version(of.function_id, of.chart, name=of.name)
+        if not created_reply.ok:
+            raise Nonconformant(f"creating a second version refused: {created_reply.describe()}",
+                                "refused-unexpectedly")
+        return self._active(of.chart, created_reply.field("function"), configuration, spec)
+
+    def _active(self, chart: ChartRef, function: dict[str, Any], configuration: dict[str, Any] | None,
+                spec: dict[str, Any] | None) -> DeployedFunction:
         fid, vid, name = str(function["id"]), str(function["versionId"]), str(function.get("name"))
         if spec is None:
             spec = self.spec(chart, configuration=configuration)

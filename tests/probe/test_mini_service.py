@@ -392,3 +392,13 @@ def test_infer_delay_parameter_answers_late(http: httpx.Client) -> None:
     assert time.monotonic() - started >= 0.5
     body["parameters"] = {"delay_seconds": "soon"}
     assert http.post("/v2/models/echo/infer", json=body).status_code == 400
+
+
+def test_answers_are_signed_with_the_configured_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mini_service.echo_model import IDENTITY_ENV, answer_parameters
+
+    pairs = [("nvcf-function-version-id", "v-2"), ("authorization", "Bearer nope")]
+    monkeypatch.delenv(IDENTITY_ENV, raising=False)
+    assert answer_parameters(pairs) == {"metadata.nvcf-function-version-id": "v-2"}
+    monkeypatch.setenv(IDENTITY_ENV, "second")
+    assert answer_parameters(pairs) == {"metadata.nvcf-function-version-id": "v-2", "served-by": "second"}

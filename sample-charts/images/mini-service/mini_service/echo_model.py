@@ -6,6 +6,7 @@ HTTP handler stays about transport.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 DEFAULT_VERSION = "1"
@@ -14,6 +15,9 @@ PLATFORM = "mini-service-echo"
 # Invocation metadata/headers with these prefixes are reflected back so a test can see what the
 # NVCF gateway forwarded (e.g. function-id, nvcf-reqid) without a dedicated endpoint.
 REFLECTED_PREFIXES = ("function-", "nvcf-", "x-")
+# A deployment-chosen name the answers carry (`served-by`): a harness that deploys two versions of one
+# function with different names can tell which one really answered, whatever headers say.
+IDENTITY_ENV = "MINI_SERVICE_IDENTITY"
 
 
 class InferError(ValueError):
@@ -37,6 +41,12 @@ class Models:
             "inputs": [],
             "outputs": [],
         }
+
+
+def answer_parameters(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """What every inference answer carries besides the echo: forwarded metadata and who served it."""
+    identity = os.environ.get(IDENTITY_ENV, "")
+    return {**reflected_metadata(pairs), **({"served-by": identity} if identity else {})}
 
 
 def reflected_metadata(pairs: list[tuple[str, str]]) -> dict[str, str]:

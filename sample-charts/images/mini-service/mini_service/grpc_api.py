@@ -11,7 +11,7 @@ from mini_service import SERVER_NAME, __version__
 from mini_service import inference_v2_pb2 as pb
 from mini_service import inference_v2_pb2_grpc as pb_grpc
 from mini_service.config import Config
-from mini_service.echo_model import DEFAULT_VERSION, PLATFORM, Models, reflected_metadata
+from mini_service.echo_model import DEFAULT_VERSION, PLATFORM, Models, answer_parameters
 from mini_service.readiness import Readiness
 
 # Same ceiling as the HTTP side, so a large-payload test fails for the same reason on both protocols.
@@ -76,7 +76,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             if tensor.HasField("contents"):
                 output.contents.CopyFrom(tensor.contents)
         pairs = [(key, _metadata_text(value)) for key, value in context.invocation_metadata()]
-        for key, value in reflected_metadata(pairs).items():
+        for key, value in answer_parameters(pairs).items():
             response.parameters[key].string_param = value
         return response
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mini_service import SERVER_NAME, __version__, introspect
 from mini_service.config import Config
-from mini_service.echo_model import InferError, Models, infer_json, reflected_metadata, requested_delay
+from mini_service.echo_model import InferError, Models, answer_parameters, infer_json, requested_delay
 from mini_service.readiness import Readiness
 
 # Large enough for NVCF's large-payload cases, small enough that a runaway client cannot exhaust memory.
@@ -198,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}")
             return
         try:
-            reflected = reflected_metadata(list(self.headers.items()))
+            reflected = answer_parameters(list(self.headers.items()))
             response = infer_json(model, version, request, reflected)
             delay = requested_delay(request.get("parameters", {}).get("delay_seconds"))
         except InferError as exc:
