@@ -19,7 +19,7 @@ step "environment"
 $nvcf env up
 
 step "sample charts (run id $run_id)"
-$nvcf charts push --run-id "$run_id" --json > "$report_dir/charts.json"
+$nvcf charts push --run-id "$run_id" --no-twins --json > "$report_dir/charts.json"
 echo "$(grep -c '"case"' "$report_dir/charts.json" || true) charts pushed; manifest $report_dir/charts.json"
 
 step "rule inventory"

@@ -33,7 +33,7 @@ def _phases(figures: dict[str, Any], workers: str, reports: Path) -> None:
     out = reports / f"run-n{workers}"
     shutil.rmtree(out, ignore_errors=True)
     with timed(figures, f"charts_n{workers}_s"):
-        charts = _cli("charts", "push", "--run-id", run_id, "--json")
+        charts = _cli("charts", "push", "--run-id", run_id, "--no-twins", "--json")
     figures[f"charts_n{workers}_exit"] = charts.returncode
     with timed(figures, f"suites_core_n{workers}_s"):
         run = _cli("run", "--run-id", run_id, "--report-dir", str(out), "-n", workers)
