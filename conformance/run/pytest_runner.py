@@ -75,7 +75,7 @@ def pytest_command(
 
 
 def run_pytest(cmd: Sequence[str], env: dict[str, str] | None = None) -> PytestRun:
-    proc = subprocess.Popen(list(cmd), env=env, process_group=0)
+    children: list[subprocess.Popen[bytes]] = []
     signals_seen = 0
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -85,16 +85,25 @@ def run_pytest(cmd: Sequence[str], env: dict[str, str] | None = None) -> PytestR
             print("\nnvcf-conformance: interrupted; stopping the suites and cleaning up "
                   "(press Ctrl-C again to skip the cleanup)", file=sys.stderr, flush=True)
         sig = signal.SIGINT if signals_seen <= 2 else signal.SIGKILL
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, sig)
 
+    # Installed before the suites start, on purpose: a caught signal is reset to its default in the
+    # child, while an ignored one (as in a shell's background job) would stay ignored there, and the
+    # suites could never be interrupted.
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        proc = subprocess.Popen(list(cmd), env=env, process_group=0)
+        children.append(proc)
+        if signals_seen:  # interrupted while starting
+            os.killpg(proc.pid, signal.SIGINT)
         returncode = proc.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if proc.poll() is None:  # we are leaving through an exception: do not orphan the suites
+        if proc is not None and proc.poll() is None:  # leaving through an exception: do not orphan the suites
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     return PytestRun(returncode=returncode, interrupted=signals_seen > 0)

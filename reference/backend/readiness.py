@@ -44,7 +44,10 @@ class Snapshot:
                 if ref.get("kind") == "Pod" and ready is not False and ref.get("name") not in names:
                     names.append(str(ref.get("name")))
         pods = [self.pod(n) for n in sorted(names)]
-        return [p for p in pods if p is not None and not dig(p, "metadata", "deletionTimestamp")]
+        # A pod listed without its node is an older copy than the slice that calls it ready (lists of
+        # different kinds are not one snapshot): take it at the next look, with its node and its env.
+        return [p for p in pods if p is not None and not dig(p, "metadata", "deletionTimestamp")
+                and dig(p, "spec", "nodeName")]
 
     def selected_pods(self) -> list[dict[str, Any]]:
         """Pods the Service's selector matches, ready or not (the function's instances)."""
