@@ -8,12 +8,11 @@ on stdin only, never on its command line.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
-import time
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from reference.charts.errors import ChartError, InternalChartError, ManifestError
 
 # Output helm prints on stderr is only ever used for one-line reasons; more is noise.
+_CHUNK = 1 << 16  # bytes read from helm's stdout at a time
 _MAX_STDERR = 64 * 1024
 
 
@@ -114,32 +114,45 @@ class Helm:
         written to disk and watched instead of being buffered in memory.
         """
         err_path = out.with_name(out.name + ".stderr")
-        with out.open("wb") as stdout, err_path.open("wb") as stderr:
+        with out.open("wb") as sink, err_path.open("wb") as stderr:
             try:
                 proc = subprocess.Popen(
-                    [str(self.binary), *args], stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                    [str(self.binary), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                     env=self.env(), cwd=self.home,
                 )
             except OSError as exc:
                 raise InternalChartError(f"cannot run helm: {exc.strerror or exc}") from exc
-            deadline = time.monotonic() + timeout
+            # Reading the pipe to its end is the wait: it returns the moment helm is done (a polling
+            # wait adds a tick to every render). A timer ends a helm that takes too long.
+            expired = threading.Event()
+
+            def expire() -> None:
+                expired.set()
+                proc.kill()
+
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            timer.start()
+            written = 0
             try:
-                while True:
-                    # wait() returns as soon as helm exits; a plain sleep would add up to a tick per call.
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=0.02)
-                    if proc.returncode is not None:
-                        break
-                    if out.stat().st_size > max_bytes:
+                assert proc.stdout is not None
+                while chunk := proc.stdout.read1(_CHUNK):
+                    written += len(chunk)
+                    if written > max_bytes:
                         raise ManifestError(
                             f"the rendered chart is larger than {max_bytes} bytes; refusing to read it"
                         )
-                    if time.monotonic() > deadline:
-                        raise HelmTimeout(f"helm {args[0]} did not finish within {timeout:g} s")
+                    sink.write(chunk)
+                proc.wait()
             finally:
+                timer.cancel()
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+        if expired.is_set():
+            raise HelmTimeout(f"helm {args[0]} did not finish within {timeout:g} s")
         if out.stat().st_size > max_bytes:
             raise ManifestError(f"the rendered chart is larger than {max_bytes} bytes; refusing to read it")
         with err_path.open("rb") as fh:

@@ -79,6 +79,29 @@ def _expansion(root: yaml.Node, limit: int) -> tuple[int, bool]:
     return weight[id(root)], shared
 
 
+# Real Kubernetes objects nest a few dozen levels; hundreds only come from hostile output.
+MAX_DEPTH = 256
+
+
+def _is_json_shaped(value: Any) -> bool:
+    """Whether `value` is JSON-shaped already; a look without building anything, for the common case."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ManifestError("it nests too deeply to be parsed")
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if type(k) is not str:
+                    return False
+                stack.append((v, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif not isinstance(item, _JSON_SCALARS):
+            return False
+    return True
+
+
 def _json_shaped(value: Any, where: str = "") -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -122,11 +145,13 @@ def load_document(text: str, *, max_expanded: int) -> Any:
                 f"its YAML aliases expand to more than {max_expanded} nodes and characters (a YAML bomb)"
             )
         try:
-            return _json_shaped(loader.construct_document(node))
+            data = loader.construct_document(node)
+            # Rebuilt (keys made strings, other types refused) only when it is not JSON-shaped already, or
+            # when aliases share a node: each place must get its own copy, as in JSON.
+            return data if not shared and _is_json_shaped(data) else _json_shaped(data)
         except yaml.YAMLError as exc:
             raise ManifestError(f"it is not valid YAML: {' '.join(str(exc).split())}") from None
         except RecursionError:
-            # Real Kubernetes objects nest a few dozen levels; hundreds only come from hostile output.
             raise ManifestError("it nests too deeply to be parsed") from None
     finally:
         loader.dispose()
