@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from conformance.client import Nonconformant, WaitTimeout
+from conformance.client import Nonconformant
 from conformance.inspect import hook_objects, summary
 from conformance.plugin import ChartRef, ChartSet, DeployedFunction, Expect, Functions, ItemRecord, variants
-from conformance.plugin.outcomes import check_answers
 from suites._helpers import case_object_refs, case_overlay
 
 
@@ -55,8 +55,9 @@ def test_hook_objects_never_created(param: str, case: str, charts: ChartSet, exp
 _SAYS_HOOK = re.compile(r"helm\.sh/hook|\bhooks?\b", re.IGNORECASE)
 
 
-def _names_hook_as_hook(error: str, chart: ChartRef) -> bool:
-    """Whether `error` speaks of a hook, not merely of the chart, template or object whose name has 'hook'.
+def _names_hook_as_hook(chart: ChartRef) -> Callable[[str], str | None]:
+    """A refusal judge: does the error speak of a hook, not merely of the chart, template or object whose
+    name has 'hook'?
 
     The case's chart is hook-forbidden-kind and its object hook-daemonset: an error refusing
     "DaemonSet/hook-daemonset (hook-forbidden-kind/templates/hook-daemonset.yaml)" as a forbidden kind
@@ -64,46 +65,25 @@ def _names_hook_as_hook(error: str, chart: ChartRef) -> bool:
     """
     names = {chart.helm_chart, chart.chart, *case_overlay(chart.case).templates,
              *(name for _, name in case_object_refs(chart.case))}
-    text = error
-    for name in sorted(names, key=len, reverse=True):  # longest first: the URL holds the chart's name
-        text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
-    return _SAYS_HOOK.search(text) is not None
 
+    def judge(error: str) -> str | None:
+        text = error
+        for name in sorted(names, key=len, reverse=True):  # longest first: the URL holds the chart's name
+            text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
+        found = _SAYS_HOOK.search(text)
+        return found.group(0) if found else None
 
-def _refusal(expect: Expect, chart: ChartRef, outcome: str, error: str) -> None:
-    short = " ".join(error.split())[:300]
-    if not _names_hook_as_hook(error, chart):
-        raise Nonconformant(f"{outcome.replace('-', ' ')}, but the error does not name the hook as a hook (only "
-                            f"the kind, or names that contain 'hook'): {short!r}", "refused-not-naming-offender")
-    expect.observed(outcome, f"{outcome}: names the hook: {short}")
+    return judge
 
 
 @pytest.mark.rule("HOOK-FORBIDDEN-KIND-IGNORED")
 @pytest.mark.case("hook-forbidden-kind")
-def test_hook_of_forbidden_kind_ignored(charts: ChartSet, functions: Functions, expect: Expect,
-                                        inspector: Any) -> None:
-    # expect.deployed_or_refused's flow, with a stricter judge of refusals: its substring match would
-    # accept any error that names the chart or the object, and both contain "hook".
+def test_hook_of_forbidden_kind_ignored(charts: ChartSet, expect: Expect, inspector: Any) -> None:
+    def check(deployed: DeployedFunction) -> tuple[str, str]:
+        if inspector is None:
+            return "deployed-conformant", "ACTIVE and answering: the hook's kind was not held against the chart"
+        return "deployed-object-skipped", _no_hooks(inspector, "hook-forbidden-kind")
+
+    # A refusal must name the hook as a hook, not the DaemonSet kind nor a name that contains "hook".
     chart = charts["hook-forbidden-kind"]
-    created = functions.create(chart)
-    if 400 <= created.status_code < 500:
-        return _refusal(expect, chart, "refused-at-creation", created.error_text)
-    created.expect(200, 201)
-    function = created.field("function")
-    fid, vid = str(function["id"]), str(function["versionId"])
-    deploy = functions.deploy(fid, vid, functions.spec(chart))
-    if 400 <= deploy.status_code < 500:
-        return _refusal(expect, chart, "refused-at-deployment", deploy.error_text)
-    deploy.expect(200, 201, 202)
-    try:
-        watch = functions.wait(fid, vid, {"ACTIVE", "ERROR"}, "timeouts.deploy_active")
-    except WaitTimeout as exc:
-        raise Nonconformant(f"neither refused nor ACTIVE: {exc}", "timed-out") from None
-    if watch.final == "ERROR":
-        reason = functions.client.failure_reason(fid, vid) or "(no reason given)"
-        return _refusal(expect, chart, "deployment-error-naming-offender", reason)
-    deployed = DeployedFunction(chart, fid, vid, str(function.get("name")), deploy, watch, functions.client)
-    answered = check_answers(deployed)
-    if inspector is None:
-        return expect.observed("deployed-conformant", f"ACTIVE, {answered}: the hook's kind was not held against it")
-    return expect.observed("deployed-object-skipped", _no_hooks(inspector, "hook-forbidden-kind"))
+    expect.deployed_or_refused(chart, offenders=["hook"], judge=_names_hook_as_hook(chart), check=check)

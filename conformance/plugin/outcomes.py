@@ -22,6 +22,11 @@ from .results import ItemRecord
 
 REFUSALS = ("refused-at-creation", "refused-at-deployment", "deployment-error-naming-offender")
 
+# What a refusal's error names of the offence (for the observation), or None when it names nothing.
+# The default judge looks for any of the offender words; a rule whose offender word also occurs in
+# innocent names (a chart called hook-…) brings a stricter one.
+Judge = Callable[[str], str | None]
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -50,8 +55,9 @@ def _accept(rule: Rule, record: ItemRecord | None, outcome: str, detail: str) ->
     return Observation(outcome, detail)
 
 
-def _refusal(rule: Rule, record: ItemRecord | None, outcome: str, error: str, offenders: Sequence[str]) -> Observation:
-    named = names_offender(error, offenders)
+def _refusal(rule: Rule, record: ItemRecord | None, outcome: str, error: str, offenders: Sequence[str],
+             judge: Judge | None) -> Observation:
+    named = judge(error) if judge is not None else names_offender(error, offenders)
     short = " ".join(error.split())[:300]
     if named is None:
         raise Nonconformant(
@@ -73,8 +79,10 @@ def expect_refused(
     spec: dict[str, Any] | None = None,
     modified_check: Callable[[DeployedFunction], str] | None = None,
     body: dict[str, Any] | None = None,
+    judge: Judge | None = None,
 ) -> Observation:
-    """Create → deploy → wait, and accept any refusal in `rule.outcomes` that names an offender.
+    """Create → deploy → wait, and accept any refusal in `rule.outcomes` that names an offender (as
+    `judge` reads it, when given).
 
     When the function reaches ACTIVE, `deployed-modified-conformant` is accepted only if the rule
     allows it and `modified_check` (which inspects the deployed function and returns what changed, or
@@ -82,7 +90,7 @@ def expect_refused(
     """
     created = functions.create(chart, **(body or {}))
     if 400 <= created.status_code < 500:
-        return _refusal(rule, record, "refused-at-creation", created.error_text, offenders)
+        return _refusal(rule, record, "refused-at-creation", created.error_text, offenders, judge)
     if not created.ok:
         raise Nonconformant(f"function creation answered neither 2xx nor 4xx: {created.describe()}",
                             "unexpected-http-status")
@@ -90,11 +98,11 @@ def expect_refused(
     fid, vid = str(function["id"]), str(function["versionId"])
     deploy = functions.deploy(fid, vid, spec or functions.spec(chart, configuration=configuration))
     if 400 <= deploy.status_code < 500:
-        return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders)
+        return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders, judge)
     if not deploy.ok:
         raise Nonconformant(f"deployment creation answered neither 2xx nor 4xx: {deploy.describe()}",
                             "unexpected-http-status")
-    settled = _settle(functions, rule, record, chart, function, deploy, offenders, "timeouts.deploy_error")
+    settled = _settle(functions, rule, record, chart, function, deploy, offenders, judge, "timeouts.deploy_error")
     if isinstance(settled, Observation):
         return settled
     deployed = settled
@@ -174,6 +182,7 @@ def expect_deployed_or_refused(
     record: ItemRecord | None = None,
     configuration: dict[str, Any] | None = None,
     check: Callable[[DeployedFunction], tuple[str, str]] | None = None,
+    judge: Judge | None = None,
 ) -> Observation:
     """For rules that allow either: a refusal naming an offender, or ACTIVE + answer (+ `check`).
 
@@ -182,15 +191,15 @@ def expect_deployed_or_refused(
     """
     created = functions.create(chart)
     if 400 <= created.status_code < 500:
-        return _refusal(rule, record, "refused-at-creation", created.error_text, offenders)
+        return _refusal(rule, record, "refused-at-creation", created.error_text, offenders, judge)
     created.expect(200, 201)
     function = created.field("function")
     fid, vid = str(function["id"]), str(function["versionId"])
     deploy = functions.deploy(fid, vid, functions.spec(chart, configuration=configuration))
     if 400 <= deploy.status_code < 500:
-        return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders)
+        return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders, judge)
     deploy.expect(200, 201, 202)
-    settled = _settle(functions, rule, record, chart, function, deploy, offenders, "timeouts.deploy_active")
+    settled = _settle(functions, rule, record, chart, function, deploy, offenders, judge, "timeouts.deploy_active")
     if isinstance(settled, Observation):
         return settled
     deployed = settled
@@ -201,7 +210,8 @@ def expect_deployed_or_refused(
 
 
 def _settle(functions: Functions, rule: Rule, record: ItemRecord | None, chart: ChartRef, function: dict[str, Any],
-            deploy: Reply, offenders: Sequence[str], timeout: str) -> Observation | DeployedFunction:
+            deploy: Reply, offenders: Sequence[str], judge: Judge | None, timeout: str
+            ) -> Observation | DeployedFunction:
     """Wait for an accepted deployment to end ACTIVE or ERROR: ERROR is a refusal (it must name an
     offender), ACTIVE is the deployed function; neither within `timeout` is a FAIL."""
     fid, vid = str(function["id"]), str(function["versionId"])
@@ -211,5 +221,6 @@ def _settle(functions: Functions, rule: Rule, record: ItemRecord | None, chart: 
         raise Nonconformant(f"neither refused nor ACTIVE: {exc}", "timed-out") from None
     if watch.final == "ERROR":
         reason = functions.client.failure_reason(fid, vid)
-        return _refusal(rule, record, "deployment-error-naming-offender", reason or "(no reason given)", offenders)
+        return _refusal(rule, record, "deployment-error-naming-offender", reason or "(no reason given)", offenders,
+                        judge)
     return DeployedFunction(chart, fid, vid, str(function.get("name")), deploy, watch, functions.client)

@@ -134,3 +134,24 @@ def test_cleanup_removes_everything_created(fake: FakeNvcf, functions: Functions
     assert sum("/deployments/" in p for p in deletes) == 2 and sum("/functions/" in p and "/deployments/" not in p
                                                                     for p in deletes) == 2
     assert functions.janitor.pending() == []
+
+
+@pytest.mark.parametrize("phase", ["create", "deploy", "error"])
+def test_a_rule_may_bring_a_stricter_refusal_judge(fake: FakeNvcf, functions: Functions, phase: str) -> None:
+    # The error contains the offender word, but only inside a name the judge discounts.
+    error = "kind DaemonSet not allowed: DaemonSet/hook-agent"
+    if phase == "create":
+        fake.state.script.create_status, fake.state.script.create_detail = 400, error
+    elif phase == "deploy":
+        fake.state.script.deploy_status, fake.state.script.deploy_detail = 422, error
+    else:
+        fake.state.script.final_status, fake.state.script.error_reason = "ERROR", error
+    judge_saw: list[str] = []
+
+    def judge(text: str) -> str | None:
+        judge_saw.append(text)
+        return "hook" if "hook " in text.replace("hook-agent", "") else None
+
+    with pytest.raises(Nonconformant, match="does not name the offender"):
+        refused(functions, judge=judge)
+    assert judge_saw and "hook-agent" in judge_saw[0]
