@@ -26,7 +26,6 @@ class Kube:
         self.api_client = config.new_client_from_config(str(kubeconfig), context=context)
         self.core = client.CoreV1Api(self.api_client)
         self.discovery = client.DiscoveryV1Api(self.api_client)
-        self.storage = client.StorageV1Api(self.api_client)
         self._discovery_cache = discovery_cache
         self._dynamic: dynamic.DynamicClient | None = None
         self._dynamic_lock = threading.Lock()
@@ -78,10 +77,8 @@ class Kube:
         return self._items(await self.run(self.core.list_namespaced_persistent_volume_claim, namespace,
                                           _preload_content=False))
 
-    async def storage_provisioner(self, storage_class: str) -> str | None:
-        found = await self._read(self.storage.read_storage_class, storage_class)
-        value = found.get("provisioner") if found else None
-        return str(value) if value else None
+    async def services(self, namespace: str) -> list[dict[str, Any]]:
+        return self._items(await self.run(self.core.list_namespaced_service, namespace, _preload_content=False))
 
     async def service(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._read(self.core.read_namespaced_service, name, namespace)

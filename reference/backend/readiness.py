@@ -9,7 +9,6 @@ Service really routes by, and the endpoint controller already applied the select
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -75,8 +74,7 @@ class Snapshot:
         for pod in self.pods[:limit]:
             name = dig(pod, "metadata", "name")
             phase = dig(pod, "status", "phase") or "Unknown"
-            ready = any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-                        for c in as_list(dig(pod, "status", "conditions")))
+            ready = is_ready_pod(pod)
             node = dig(pod, "spec", "nodeName")
             parts.append(f"{name} {phase}{' ready' if ready else ''}{f' on {node}' if node else ''}")
         more = f" and {len(self.pods) - limit} more" if len(self.pods) > limit else ""
@@ -102,8 +100,7 @@ async def observe(kube: Kube, namespace: str, service_name: str, violate: Collec
 
 
 async def stand_in_service(kube: Kube, namespace: str) -> dict[str, Any] | None:
-    response = await kube.run(kube.core.list_namespaced_service, namespace, _preload_content=False)
-    return pick_service(as_list(as_dict(json.loads(response.data)).get("items")))
+    return pick_service(await kube.services(namespace))
 
 
 def pick_service(services: list[Any]) -> dict[str, Any] | None:

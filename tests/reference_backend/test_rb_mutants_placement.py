@@ -7,8 +7,6 @@ down the piece of the back half each one changes, and that nothing changes witho
 from __future__ import annotations
 
 import asyncio
-import json
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -171,13 +169,10 @@ class _Kube:
 
     def __init__(self) -> None:
         self.slices_asked: list[str] = []
-        actual = _service("actual", 8000)
-        self.core = SimpleNamespace(list_namespaced_service=lambda ns, **_: SimpleNamespace(
-            data=json.dumps({"items": [actual]}).encode()))
-        self.actual = actual
+        self.actual = _service("actual", 8000)
 
-    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
+    async def services(self, namespace: str) -> list[dict[str, Any]]:
+        return [self.actual]
 
     async def pods(self, namespace: str) -> list[dict[str, Any]]:
         return []
