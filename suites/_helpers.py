@@ -76,8 +76,17 @@ def case_object_refs(case_id: str) -> list[tuple[str, str]]:
     Kind matters: a hook Job and the mini-service Service of a hook case share the case's name.
     """
     case = case_overlay(case_id)
+    return _object_refs([*case.templates.values(), *case.crds.values()])
+
+
+def subchart_object_refs(case_id: str) -> list[tuple[str, str]]:
+    """(kind, metadata.name) of each object written literally in the case's subcharts' templates."""
+    return _object_refs([text for sub in case_overlay(case_id).subcharts for text in sub.templates.values()])
+
+
+def _object_refs(texts: list[str]) -> list[tuple[str, str]]:
     refs: set[tuple[str, str]] = set()
-    for text in list(case.templates.values()) + list(case.crds.values()):
+    for text in texts:
         for doc in re.split(r"(?m)^---\s*$", text):
             kind = re.search(r"(?m)^kind:\s*([A-Za-z]+)\s*$", doc)
             name = re.search(r"(?m)^\s{2}name:\s*([a-z0-9][a-z0-9.-]*)\s*$", doc)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -10,19 +9,7 @@ import pytest
 from conformance.client import Nonconformant
 from conformance.plugin import ChartRef, ChartSet, Expect
 from conformance.plugin.charts import push_variant
-from suites._helpers import case_kinds, case_overlay
-
-
-def _subchart_objects(case: str) -> set[tuple[str, str]]:
-    """(kind, metadata.name) of each object written literally in the case's subcharts' templates."""
-    refs = set()
-    for sub in case_overlay(case).subcharts:
-        for text in sub.templates.values():
-            kind = re.search(r"(?m)^kind:\s*([A-Za-z]+)\s*$", text)
-            name = re.search(r"(?m)^\s{2}name:\s*([a-z0-9][a-z0-9.-]*)\s*$", text)
-            if kind and name:
-                refs.add((kind.group(1), name.group(1)))
-    return refs
+from suites._helpers import case_kinds, subchart_object_refs
 
 
 @pytest.mark.rule("SUBCHART-VALID-DEPLOYS")
@@ -32,11 +19,11 @@ def test_valid_subchart_deploys(chart: ChartRef, expect: Expect, inspector: Any)
     if inspector is None:
         return  # black box: ACTIVE and answering is all that can be seen
     # The rule says "together with the subchart's objects": an install of the parent chart alone is not it.
-    wanted = _subchart_objects(chart.case)
+    wanted = subchart_object_refs(chart.case)
     kinds = sorted({kind for kind, _ in wanted})
     inspector.case_objects(chart.case, ["Service"])  # the inspector sees this backend's cluster at all
     found = {(o.get("kind"), (o.get("metadata") or {}).get("name")) for o in inspector.objects(chart.case, kinds)}
-    missing = sorted(wanted - found)
+    missing = sorted(set(wanted) - found)
     if missing:
         raise Nonconformant(f"ACTIVE, but the subchart's objects are not in the cluster: "
                             f"{', '.join(f'{k}/{n}' for k, n in missing)}", "deployed-violating")
