@@ -353,7 +353,7 @@ def load_cases(
     derived = {case.twin_id: make_twin(case, base_dir) for case in parsed.values() if case.twin_id}
     _check_across([*parsed.values(), *derived.values()], cases_dir)
     known = {**parsed, **derived}
-    wanted = list(known if ids is None and twins else every if ids is None else dict.fromkeys(ids))
+    wanted = list(every if ids is None else dict.fromkeys(ids))
     for case_id in wanted:
         if case_id in known:
             continue
