@@ -19,7 +19,7 @@ from reference.config import ServerConfig
 from reference.hosts import HostRouterMiddleware
 from reference.invoker import Invoker
 from reference.lifecycle import DeploymentLifecycle
-from reference.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from reference.middleware import AccessLogMiddleware, BodyLimitMiddleware, CrashMiddleware
 from reference.models import REQUEST_MODELS, ProblemDetails
 from reference.null_backend import NullDataPlane, NullDeployer
 from reference.ports import DataPlane, Deployer
@@ -87,10 +87,11 @@ def create_app(
     app.include_router(invocation.router)
 
     # add_middleware wraps: the last added runs first. Order seen by a request:
-    # access log → body bound → Host routing → API routes.
+    # access log → crash answer → body bound → Host routing → API routes.
     app.add_middleware(HostRouterMiddleware, gateway_domain=config.gateway_domain,
-                       passthrough=invocation.passthrough)
+                       passthrough=invocation.passthrough, pexec_on_api_host=config.pexec_on_api_host)
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(CrashMiddleware)
     app.add_middleware(AccessLogMiddleware)
 
     def openapi() -> dict[str, Any]:

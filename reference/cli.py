@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="break the given catalog rule(s) on purpose (a mutant); repeatable")
     serve.add_argument("--preset", action="append", metavar="NAME",
                        help="behave like a known implementation: a named set of mutants (nvcf-oss-shipped)")
+    serve.add_argument("--pexec-on-api-host", action=argparse.BooleanOptionalAction, default=True,
+                       help="also answer pexec on the API host (default); NVIDIA's gateway serves it only on "
+                            "invocation.<gw>, which this server always does")
     serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                        help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
     serve.add_argument("--poll-seconds", type=int, default=DEFAULT_POLL_SECONDS,
@@ -65,6 +68,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         gateway_domain=args.gateway_domain or args.host,
         max_body_bytes=args.max_body_bytes,
         default_poll_seconds=args.poll_seconds,
+        pexec_on_api_host=args.pexec_on_api_host,
         violations=parse_violations(args.violate) | preset_violations(args.preset),
     )
 

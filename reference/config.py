@@ -28,6 +28,9 @@ class ServerConfig:
     default_poll_seconds: int = DEFAULT_POLL_SECONDS
     # How long one invocation may take in total before it is answered 504, whoever is waiting for it.
     invocation_timeout_seconds: float = 3600.0
+    # NVIDIA's gateway serves pexec only on invocation.<gw>; this server also answers it on the API
+    # host unless told not to, so both layouts can be tested.
+    pexec_on_api_host: bool = True
     # Mutations that break one documented behaviour each. They are only recorded for now; the code
     # that honours them arrives with the chart handling.
     violations: frozenset[str] = field(default_factory=frozenset)

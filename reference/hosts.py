@@ -1,9 +1,14 @@
-"""Self-hosted routing by Host header: one address serves the API and pass-through invocation.
+"""Self-hosted routing by Host header: one address serves the API and the invocation plane.
 
-    api.<gw>, <gw>, anything else          → the API (plain paths)
-    <fid>.invocation.<gw>                  → function fid, newest ACTIVE version
-    <vid>.<fid>.invocation.<gw>            → that version
-    invocation.<gw> + function-id[, function-version-id] headers → the same, chosen by headers
+    api.<gw>, <gw>, anything else          → the API (management; pexec too when `pexec_on_api_host`)
+    invocation.<gw>                        → the invocation plane: pexec and its status polls by path
+    <fid>.invocation.<gw>                  → pass-through to function fid, newest ACTIVE version
+    <vid>.<fid>.invocation.<gw>            → pass-through to that version
+    invocation.<gw> + function-id[, function-version-id] headers → pass-through, chosen by headers
+
+This is how NVIDIA's gateway splits the planes: `api.<gw>` reaches the management API, whose pexec
+controller is only a stub answering 404, and `invocation.<gw>` reaches the invocation service, which
+serves pexec by path unless the host or a `function-id` header names a function.
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reference.config import normalise_gateway, strip_port
+from reference.problems import Problem, problem_response
+
+PEXEC_PREFIX = "/v2/nvcf/pexec"
+# The paths the invocation plane serves by path (everything else there is a 404, as on NVIDIA's).
+_INVOCATION_PATHS = (PEXEC_PREFIX + "/", "/health")
 
 
 @dataclass(frozen=True)
@@ -46,22 +56,47 @@ def invocation_target(host: str, gateway: str) -> InvocationTarget | None:
 PassThrough = Callable[[Request, InvocationTarget], Awaitable[Response]]
 
 
+def _header(scope: Scope, wanted: bytes) -> str:
+    for raw_name, raw_value in scope.get("headers", []):
+        if raw_name.lower() == wanted:
+            return str(raw_value.decode("latin-1"))
+    return ""
+
+
 class HostRouterMiddleware:
-    def __init__(self, app: ASGIApp, gateway_domain: str, passthrough: PassThrough) -> None:
+    def __init__(self, app: ASGIApp, gateway_domain: str, passthrough: PassThrough,
+                 pexec_on_api_host: bool = True) -> None:
         self.app = app
         self.gateway = normalise_gateway(gateway_domain)
         self.passthrough = passthrough
+        self.pexec_on_api_host = pexec_on_api_host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            host = ""
-            for raw_name, raw_value in scope.get("headers", []):
-                if raw_name.lower() == b"host":
-                    host = raw_value.decode("latin-1")
-                    break
-            target = invocation_target(host, self.gateway)
-            if target is not None:
-                response = await self.passthrough(Request(scope, receive), target)
-                await response(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        target = invocation_target(_header(scope, b"host"), self.gateway)
+        if target is None:
+            if path.startswith(PEXEC_PREFIX + "/") and not self.pexec_on_api_host:
+                await self._not_here(scope, receive, send, "the API host does not serve invocations: send pexec "
+                                     f"and its status polls to invocation.{self.gateway}")
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        by_path = target.function_id is None and not _header(scope, b"function-id").strip()
+        if by_path:
+            if path.startswith(_INVOCATION_PATHS):
+                await self.app(scope, receive, send)
+            else:
+                await self._not_here(scope, receive, send, f"invocation.{self.gateway} serves {PEXEC_PREFIX}/...; "
+                                     "address a function with <function-id>.invocation.<gw> or a 'function-id' "
+                                     "header")
+            return
+        response = await self.passthrough(Request(scope, receive), target)
+        await response(scope, receive, send)
+
+    @staticmethod
+    async def _not_here(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+        response = problem_response(Problem(404, detail), str(scope.get("path", "")))
+        await response(scope, receive, send)

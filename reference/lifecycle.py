@@ -3,7 +3,8 @@
 One asyncio task per deployment reads the deployer's progress reports and records them. Only that task
 changes the status of a deployed version; the API cancels it before undeploying or deleting, so the
 two never race. At shutdown the tasks are cancelled without touching the records, and the next start
-hands every deployment that was on its way up (or up) back to the deployer.
+hands every deployment that was on its way up (or up) back to the deployer; one that was serving
+shows DEPLOYING until the deployer reports it serving again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from reference.ports import REPORTABLE_STATUSES, Deployer, Deployment, DeploymentUpdate, FunctionVersion, Instance
+from reference.ports import (
+    INVOCABLE_STATUSES,
+    REPORTABLE_STATUSES,
+    Deployer,
+    Deployment,
+    DeploymentUpdate,
+    FunctionVersion,
+    Instance,
+)
 from reference.store import DeploymentRow, Store
 
 log = logging.getLogger("reference.lifecycle")
@@ -54,10 +63,17 @@ class DeploymentLifecycle:
         return task is not None and not task.done()
 
     async def start(self) -> int:
+        """Hand every deployment that was up (or on its way) back to the deployer. Runs before the
+        server takes requests."""
         resumed = self.store.deployments_in(RESUMABLE)
         for fn, dep in resumed:
             log.info("resuming deployment %s of function %s version %s (was %s)", dep.deployment.deployment_id,
                      fn.version.function_id, fn.version.version_id, fn.status)
+            if fn.status in INVOCABLE_STATUSES:
+                # A status that says "invocations are served" is not true of this new process: its data
+                # plane has no route to the function until the deployer has re-attached and reports it
+                # serving again. Until then the function is on its way up.
+                self.store.set_status(fn.version.version_id, "DEPLOYING")
             self._spawn(fn.version, dep.deployment, resumed=True)
         return len(resumed)
 

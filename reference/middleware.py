@@ -1,4 +1,4 @@
-"""ASGI layers around the app: request log with secrets redacted, and the request-body bound."""
+"""ASGI layers around the app: request log with secrets redacted, crash answers, the request-body bound."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reference.problems import Problem, problem_response
+from reference.problems import CRASH_DETAIL, Problem, problem_response
 
 access_log = logging.getLogger("reference.access")
+crash_log = logging.getLogger("reference.problems")
 
 # Header values never written anywhere; Authorization keeps its scheme so a log still tells
 # "Bearer" from "Basic" when debugging a 401.
@@ -57,6 +58,38 @@ class AccessLogMiddleware:
                 "%s %s %s -> %d in %.1f ms headers=%s", client[0], scope.get("method"), scope.get("path"), status,
                 (time.monotonic() - started) * 1000, headers,
             )
+
+
+class CrashMiddleware:
+    """Answers an exception no handler took with a 500 problem and keeps the connection open.
+
+    Starlette's own last-resort handler answers too, but then re-raises, and uvicorn closes the
+    connection on any exception: the client's next request on it would fail for no fault of its own.
+    Only when the answer had already begun is the exception passed on (the connection must go then).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        except Exception:
+            if started:
+                raise
+            crash_log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            await problem_response(Problem(500, CRASH_DETAIL), scope.get("path", "/"))(scope, receive, send)
 
 
 class BodyLimitMiddleware:

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
+CRASH_DETAIL = "the reference server failed on this request; its log has the cause"
 log = logging.getLogger("reference.problems")
 
 
@@ -161,10 +162,7 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            Problem(500, "the reference server failed on this request; its log has the cause"),
-            request.url.path,
-        )
+        return problem_response(Problem(500, CRASH_DETAIL), request.url.path)
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)

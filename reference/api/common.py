@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -18,6 +20,16 @@ from reference.problems import Problem, describe_errors
 from reference.store import FunctionRow, Store
 
 M = TypeVar("M", bound=BaseModel)
+
+# Real request bodies nest a dozen levels, helm values included. Far deeper ones only come from hostile
+# input, and Python's JSON parser (and everything recursive after it) would overflow its recursion
+# limit on them: a 500, and uvicorn closing the connection under the client.
+MAX_JSON_DEPTH = 64
+# A string, or an unterminated one up to the end: a match that can never fail never backtracks, so the
+# scan stays linear even over a body of escaped quotes with no closing one.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_SIGN = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 once read as signed bytes
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,9 @@ async def read_json(request: Request, model: type[M]) -> M:
     body = await request.body()
     if not body.strip():
         raise Problem(400, "Invalid request: the request body is empty; a JSON object is expected")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise Problem(400, f"Invalid request: the request body nests arrays and objects more than {MAX_JSON_DEPTH} "
+                           "levels deep, the most this server parses")
     try:
         data = json.loads(body, parse_constant=_refuse_constant)
     except ValueError:  # includes UnicodeDecodeError
@@ -61,6 +76,17 @@ async def read_json(request: Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise Problem(400, describe_errors(list(exc.errors(include_input=False)))) from exc
+
+
+def json_depth(body: bytes) -> int:
+    """How deep arrays and objects nest in `body`, measured before parsing it (and without recursion).
+
+    Strings are cut out first so brackets inside them do not count; what is left is the brackets
+    alone, each +1 or -1, and the deepest point is the largest running sum. Every step runs in C, so a
+    body at the size bound costs milliseconds. Invalid JSON may measure oddly; it is refused anyway.
+    """
+    brackets = _JSON_STRING.sub(b"", body).translate(_BRACKET_SIGN, _NOT_BRACKETS)
+    return max(accumulate(memoryview(brackets).cast("b")), default=0)
 
 
 def _refuse_constant(name: str) -> Any:

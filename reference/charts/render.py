@@ -17,7 +17,7 @@ from typing import Any
 
 from reference.charts import rules
 from reference.charts.errors import ManifestError, RenderError
-from reference.charts.helm import Helm, HelmTimeout
+from reference.charts.helm import ChildLimits, Helm, HelmLimitError, HelmTimeout
 from reference.charts.objects import Manifest, as_dict, as_list
 from reference.charts.safe_yaml import load_document
 
@@ -30,6 +30,10 @@ OBJECT_SIZE_LIMIT = MIB + 1024
 class RenderLimits:
     timeout: float = 60.0
     max_output_bytes: int = 64 * MIB
+    # helm builds its whole output in memory before printing any of it, so the output bound alone
+    # would only be checked after a template had taken gigabytes: helm itself is bounded too.
+    max_helm_memory_bytes: int = ChildLimits.memory_bytes
+    max_helm_cpu_seconds: int = ChildLimits.cpu_seconds
     max_object_bytes: int = OBJECT_SIZE_LIMIT
     # Documents up to this size are still parsed, so an oversized one can be named and judged;
     # beyond it the chart is refused without parsing.
@@ -145,11 +149,14 @@ def render_chart(
     if kube_version:
         args += ["--kube-version", kube_version]
     output = workdir / "manifest.yaml"
-    with Helm(workdir) as helm:
+    bounds = ChildLimits(memory_bytes=limits.max_helm_memory_bytes, cpu_seconds=limits.max_helm_cpu_seconds)
+    with Helm(workdir, limits=bounds) as helm:
         try:
             run = helm.run_to_file(args, output, timeout=limits.timeout, max_bytes=limits.max_output_bytes)
         except HelmTimeout:
             raise RenderError(f"rendering the chart did not finish within {limits.timeout:g} s") from None
+        except HelmLimitError as exc:
+            raise RenderError(f"rendering the chart was stopped: {exc.reason}") from None
     if run.returncode != 0:
         # helm names files by chart-relative path; our temporary folders mean nothing to a user.
         detail = run.error_line().replace(str(chart_dir.parent) + "/", "").replace(str(workdir) + "/", "")

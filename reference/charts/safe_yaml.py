@@ -81,6 +81,7 @@ def _expansion(root: yaml.Node, limit: int) -> tuple[int, bool]:
 
 # Real Kubernetes objects nest a few dozen levels; hundreds only come from hostile output.
 MAX_DEPTH = 256
+_TOO_DEEP = f"it nests more than {MAX_DEPTH} levels deep, the most this server parses"
 
 
 def _is_json_shaped(value: Any) -> bool:
@@ -89,7 +90,7 @@ def _is_json_shaped(value: Any) -> bool:
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ManifestError("it nests too deeply to be parsed")
+            raise ManifestError(_TOO_DEEP)
         if isinstance(item, dict):
             for k, v in item.items():
                 if type(k) is not str:
@@ -102,7 +103,9 @@ def _is_json_shaped(value: Any) -> bool:
     return True
 
 
-def _json_shaped(value: Any, where: str = "") -> Any:
+def _json_shaped(value: Any, where: str = "", depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:  # aliases can stack nodes deeper than the text is
+        raise ManifestError(_TOO_DEEP)
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
@@ -114,10 +117,10 @@ def _json_shaped(value: Any, where: str = "") -> Any:
                 k = str(k)
             elif not isinstance(k, str):
                 raise ManifestError(f"it has a map key of type {type(k).__name__} at '{where or '/'}'")
-            out[k] = _json_shaped(v, f"{where}/{k}")
+            out[k] = _json_shaped(v, f"{where}/{k}", depth + 1)
         return out
     if isinstance(value, list):
-        return [_json_shaped(v, f"{where}/{i}") for i, v in enumerate(value)]
+        return [_json_shaped(v, f"{where}/{i}", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, _JSON_SCALARS):
         return value
     raise ManifestError(f"it has a value of YAML type {type(value).__name__} at '{where or '/'}'")
@@ -134,7 +137,11 @@ def load_document(text: str, *, max_expanded: int) -> Any:
         try:
             node = loader.get_single_node()
         except yaml.YAMLError as exc:
+            if "maximum nesting depth" in str(exc):  # libyaml's own bound (1000), past ours anyway
+                raise ManifestError(_TOO_DEEP) from None
             raise ManifestError(f"it is not valid YAML: {' '.join(str(exc).split())}") from None
+        except RecursionError:  # PyYAML's pure-Python composer (no libyaml) recurses per level
+            raise ManifestError(_TOO_DEEP) from None
         if node is None:
             return None
         # Only an alias (`*name`) can make a document expand past its own size; without a `*`
@@ -152,6 +159,6 @@ def load_document(text: str, *, max_expanded: int) -> Any:
         except yaml.YAMLError as exc:
             raise ManifestError(f"it is not valid YAML: {' '.join(str(exc).split())}") from None
         except RecursionError:
-            raise ManifestError("it nests too deeply to be parsed") from None
+            raise ManifestError(_TOO_DEEP) from None
     finally:
         loader.dispose()

@@ -202,8 +202,16 @@ def test_invocation_host_with_function_headers(api: Running, echo_fn: dict[str, 
     assert "function-id" not in seen["headers"]
 
 
-def test_invocation_host_without_function_id_is_400(api: Running) -> None:
-    assert_problem(api.client(INVOKER).get("/echo", headers={"Host": f"invocation.{GATEWAY}"}), 400, "function-id")
+def test_invocation_host_serves_pexec_by_path(api: Running, echo_fn: dict[str, Any]) -> None:
+    client = api.client(INVOKER)
+    host = {"Host": f"invocation.{GATEWAY}"}
+    r = client.post(f"/v2/nvcf/pexec/functions/{echo_fn['id']}", json={"m": 2}, headers=host)
+    assert r.status_code == 200, r.text
+    assert r.json()["path"] == "/echo"
+    assert client.get(f"/v2/nvcf/pexec/status/{r.headers['nvcf-reqid']}", headers=host).status_code == 200
+    # Any other path there is neither pexec nor addressed to a function: NVIDIA's invocation service 404s it.
+    assert_problem(client.get("/echo", headers=host), 404, "function-id")
+    assert_problem(api.client().get("/v2/nvcf/functions", headers=host), 404)
 
 
 def test_pass_through_needs_the_invoke_scope(api: Running, echo_fn: dict[str, Any]) -> None:
@@ -239,3 +247,13 @@ def test_slow_pass_through_times_out_as_504(server: Callable[..., Running]) -> N
     fn = active_function(running, "slowpoke")
     r = running.client(INVOKER).get("/", headers={"Host": f"{fn['id']}.invocation.{GATEWAY}", "x-delay": "2"})
     assert_problem(r, 504, "did not answer")
+
+
+def test_api_host_without_pexec_answers_404_like_nvidias_stub(server: Callable[..., Running]) -> None:
+    running = server(deployer=ScriptedDeployer(), data_plane=EchoDataPlane(), pexec_on_api_host=False)
+    fn = active_function(running, "invocation-plane-only")
+    client = running.client(INVOKER)
+    assert_problem(client.post(f"/v2/nvcf/pexec/functions/{fn['id']}", json={}, headers={"Host": f"api.{GATEWAY}"}),
+                   404, f"invocation.{GATEWAY}")
+    r = client.post(f"/v2/nvcf/pexec/functions/{fn['id']}", json={}, headers={"Host": f"invocation.{GATEWAY}"})
+    assert r.status_code == 200, r.text

@@ -48,13 +48,15 @@ def test_a_restart_keeps_functions_versions_and_deployments(server: Callable[...
     deployer = ScriptedDeployer()
     second = server(db, deployer=deployer, data_plane=EchoDataPlane())
     client = second.client()
+    # DEPLOYING until the deployer has re-attached (test_ref_restart_serving.py), then as it was.
+    wait_for_status(client, fn, "ACTIVE")
     assert client.get("/v2/nvcf/functions").json() == before["list"]
     assert client.get(version_path(v2)).json()["function"] == v2
     dep = client.get(deployment_path(fn)).json()["deployment"]
     old = before["deployment"]["deployment"]
     assert dep["deploymentSpecifications"] == old["deploymentSpecifications"]
     assert dep["deploymentId"] == old["deploymentId"]
-    # The ACTIVE deployment is handed back to the deployer to re-attach, and stays ACTIVE.
+    # The ACTIVE deployment is handed back to the deployer to re-attach, and is ACTIVE again.
     assert deployer.deploy_calls == [(fn["versionId"], True)]
     assert wait_for_status(client, fn, "ACTIVE")["activeInstances"] == active["activeInstances"]
     stored = second.client(INVOKER).get(f"/v2/nvcf/pexec/status/{reqid}")

@@ -46,8 +46,8 @@ def test_non_json_types_are_refused(text: str) -> None:
 def test_invalid_yaml_and_deep_nesting_are_refused() -> None:
     with pytest.raises(ManifestError, match="not valid YAML"):
         load_document("a: [1, 2\n", max_expanded=1000)
-    for depth in (600, 2000):  # refused by our recursion guard, or by libyaml's own depth limit
-        with pytest.raises(ManifestError, match=r"too deeply|not valid YAML"):
+    for depth in (600, 2000):  # refused by our depth bound, or by libyaml's own depth limit
+        with pytest.raises(ManifestError, match=r"more than 256 levels deep"):
             load_document("a: " + "[" * depth + "]" * depth, max_expanded=10**7)
     with pytest.raises(ManifestError, match="not valid YAML"):
         load_document("a: 1\n---\nb: 2\n", max_expanded=1000)  # one document per call
