@@ -8,6 +8,10 @@ leads to; nothing ever dials a pod IP. A serving container whose image is not th
 stood in for, and the deployment says so instead of pretending. Nor is a pod started whose image
 the kubelet could not pull: one from a registry the reference holds credentials for, with no pull
 secret for that registry (see `images.pull_problem`).
+
+Every probe started is recorded under the state folder until it is stopped; a data plane starting on
+that folder first stops what an earlier one left running (a server killed outright, or a plane dropped
+without `close`), so no probe outlives its function. One data plane uses a state folder at a time.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from reference.backend.probes import (
     ProbeLaunch,
     ProbeModules,
     ProbeProcess,
+    ProbeRecords,
     ProbeUnavailable,
     build_launch,
     load_probe_modules,
@@ -45,6 +50,10 @@ from reference.ports import DataPlaneError, ForwardRequest, ForwardResponse, Fun
 log = logging.getLogger("reference.backend.dataplane")
 Listener = Literal["http", "grpc"]
 MAX_RESTART_BACKOFF = 30.0
+# A leftover probe gets this long to stop on SIGTERM before it is killed; it delays the server's start.
+LEFTOVER_GRACE = 5.0
+# Under the probes' folder; a dot name no namespace folder can have (namespaces are DNS labels).
+RECORDS_FOLDER = ".pids"
 # Mutant: take any answer of the gRPC health check (NOT_SERVING too) as healthy, so a gRPC function
 # goes ACTIVE before its mini-service reports SERVING.
 GRPC_HEALTH_GATES_ACTIVE = "GRPC-HEALTH-GATES-ACTIVE"
@@ -79,7 +88,15 @@ class LocalProbeDataPlane:
         self._workdir = settings.workdir / "probes"
         # The registries whose images need a pull secret: the ones the reference has credentials for.
         self._private_registries = frozenset(a.registry.lower() for a in settings.registry_auth)
+        self.records = ProbeRecords(self._workdir / RECORDS_FOLDER)
+        self._stop_leftovers()
         _live_planes.add(self)
+
+    def _stop_leftovers(self) -> None:
+        stopped = self.records.sweep(LEFTOVER_GRACE)
+        if stopped:
+            log.warning("stopped %d mini-service process(es) an earlier run left behind (pids %s)",
+                        len(stopped), ", ".join(map(str, stopped)))
 
     # ── DataPlane ─────────────────────────────────────────────────────────────────────────────
 
@@ -160,7 +177,7 @@ class LocalProbeDataPlane:
         except (routing.NoRoute, ProbeUnavailable) as exc:
             inst.failure = str(exc)
             return inst
-        inst.process = ProbeProcess(launch, self.modules(), self.settings.probe_python)
+        inst.process = ProbeProcess(launch, self.modules(), self.settings.probe_python, records=self.records)
         inst.process.start()
         log.info("started the mini-service for pod %s/%s (pid %s)", launch.namespace, name, inst.process.pid)
         return inst

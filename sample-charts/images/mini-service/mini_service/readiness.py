@@ -18,17 +18,21 @@ class Readiness:
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[], None]] = []
         self._fired = False
-        # A timer rather than lazy checks, because gRPC health watchers need a push when we turn ready.
-        self._timer = threading.Timer(max(ready_delay, 0.0), self._fire)
-        self._timer.daemon = True
+        self._timer: threading.Timer | None = None
 
     def start(self) -> None:
-        if time.monotonic() >= self._ready_at:
+        remaining = self._ready_at - time.monotonic()
+        if remaining <= 0:
             # Flip synchronously so a launcher checking gRPC health right after the ready line never
             # catches the instant before the timer thread runs.
             self._fire()
-        else:
-            self._timer.start()
+            return
+        # A timer rather than lazy checks, because gRPC health watchers need a push when we turn ready.
+        # Only what is left of the delay: binding took some of it, and the HTTP side (which compares
+        # clocks) must not turn ready before the gRPC side does.
+        self._timer = threading.Timer(remaining, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
 
     def on_ready(self, callback: Callable[[], None]) -> None:
         """Run `callback` once readiness is reached (immediately if it already was)."""
@@ -57,4 +61,5 @@ class Readiness:
         """Report not-live/not-ready from now on, so in-flight probes see the shutdown."""
         with self._lock:
             self._stopping.set()
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
