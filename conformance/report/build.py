@@ -1,7 +1,9 @@
 """Build every report of a run from its results folder, check it for secrets, then write it.
 
 All files are rendered in memory first and checked as a set: a report that would leak a secret is
-refused whole, so no half-written folder with some files is left for someone to publish.
+refused whole, so no half-written folder with some files is left for someone to publish. The YAML is
+written last: its `files:` manifest lists every other file of the folder as it will be once written
+(see manifest.py), and an interrupted rebuild leaves an old YAML that no longer verifies.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from conformance.catalog.load import Catalog, load_catalog
 from conformance.errors import ConformanceError
-from conformance.report import allure, html, junit, repro, yaml_report
+from conformance.report import allure, html, junit, manifest, repro, yaml_report
 from conformance.report.context import ReportContext, build_context
 from conformance.report.digest import REPORT_FILE
 from conformance.report.load import load_run
@@ -25,6 +27,8 @@ from conformance.report.verdict import Selection
 SUMMARY_FILE = "summary.html"
 JUNIT_FILE = "junit.xml"
 ALLURE_DIR = "allure-results"
+REPRO_DIR = "repro"
+GENERATED_DIRS = (ALLURE_DIR, REPRO_DIR)  # ours entirely: wiped before every build
 
 
 @dataclass(frozen=True)
@@ -46,22 +50,28 @@ class BuiltReport:
         return self.context.exit_code
 
 
-def render_all(ctx: ReportContext) -> dict[str, bytes]:
+def render_all(ctx: ReportContext, out_dir: Path) -> dict[str, bytes]:
+    """Every file of the report, the YAML last (its manifest covers the others and what `out_dir` holds)."""
     files: dict[str, bytes] = {
-        REPORT_FILE: yaml_report.render(ctx),
         JUNIT_FILE: junit.render(ctx),
         SUMMARY_FILE: html.render(ctx),
     }
     files.update({f"{ALLURE_DIR}/{name}": content for name, content in allure.render(ctx).items()})
     files.update(repro.render(ctx))
+    try:
+        listed = manifest.planned(out_dir, files, GENERATED_DIRS)
+    except manifest.FolderUnreadable as exc:
+        raise ConformanceError(str(exc)) from None
+    files[REPORT_FILE] = yaml_report.render(ctx, listed)
     return files
 
 
 def write_files(out_dir: Path, files: dict[str, bytes], secrets: Sequence[str]) -> None:
+    """Write `files` (in their order: the YAML must come last) after checking them all for secrets."""
     SecretGuard(secrets).check(files)
     out = out_dir.resolve()
-    for generated in (ALLURE_DIR, "repro"):
-        # Ours entirely: a rebuild must not leave bundles or allure files of items that no longer fail.
+    for generated in GENERATED_DIRS:
+        # A rebuild must not leave bundles or allure files of items that no longer fail.
         shutil.rmtree(out / generated, ignore_errors=True)
     for name, content in files.items():
         path = (out / name).resolve()
@@ -94,7 +104,7 @@ def build_report(
         run, catalog or load_catalog(), secrets=secrets, selection=selection or Selection(),
         target_config=target_config, interrupted=interrupted, extra_incomplete=list(extra_incomplete),
     )
-    files = render_all(ctx)
     out = Path(out_dir)
+    files = render_all(ctx, out)
     write_files(out, files, secrets)
     return BuiltReport(out_dir=out, context=ctx, files=tuple(sorted(files)))

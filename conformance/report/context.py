@@ -7,11 +7,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conformance import __version__
 from conformance.catalog.load import Catalog
 from conformance.report.load import LoadedRun
-from conformance.report.model import RunMeta, TestResult
+from conformance.report.model import Leftover, RunMeta, TestResult
 from conformance.report.redact import Redactor
 from conformance.report.verdict import (
     ProfileVerdict,
@@ -35,6 +36,10 @@ def item_slug(result: TestResult) -> str:
     return slug[:120] or "item"
 
 
+def cleanup_warning(leftover: Leftover) -> str:
+    return f"cleanup failed, delete by hand: {leftover.describe()}"
+
+
 @dataclass
 class ReportContext:
     meta: RunMeta
@@ -51,6 +56,8 @@ class ReportContext:
     target_config: str | None = None  # the config file the run used, for rerun commands
     harness_version: str = __version__
     repro: dict[str, str] = field(default_factory=dict)  # nodeid → "repro/<slug>"
+    leftovers: list[Leftover] = field(default_factory=list)  # what cleanup could not remove (also warnings)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the run found out about the target
 
     @property
     def exit_code(self) -> int:
@@ -94,13 +101,15 @@ def build_context(
     incomplete.extend(extra_incomplete)
     complete = run.meta.complete and not incomplete
     claimed = claimed_profiles(run.meta.profiles)
-    outcomes, warnings = rule_outcomes(run.results, catalog, claimed, selection)
+    outcomes, warnings = rule_outcomes(run.results, catalog, claimed, selection, run.collected)
     verdicts = profile_verdicts(claimed, outcomes, complete, selection)
     ctx = ReportContext(
         meta=run.meta, catalog=catalog, results=list(run.results), claimed=claimed, selection=selection,
         outcomes=outcomes, verdicts=verdicts, complete=complete, incomplete_reasons=incomplete,
-        warnings=[*run.warnings, *warnings], redactor=Redactor(secrets),
-        target_config=str(target_config) if target_config else None,
+        # Leftovers first: they are the warnings someone has to act on (delete them by hand).
+        warnings=[*map(cleanup_warning, run.leftovers), *run.warnings, *warnings], redactor=Redactor(secrets),
+        target_config=str(target_config) if target_config else None, leftovers=list(run.leftovers),
+        facts=dict(run.facts),
     )
     used: set[str] = set()
     for result in run.results:

@@ -6,6 +6,8 @@ of one value; the writer only emits JSON-shaped data (str, int, float, bool, Non
 string keys), which PyYAML round-trips exactly, so a reader recomputes the same bytes.
 
 It detects edits and corruption. It is not a signature: whoever can edit the file can recompute it.
+The digest covers the `files:` manifest too, so it vouches for the rest of the report folder (see
+manifest.py; `verify.py` checks both). Reading is strict: a key given twice is refused (strict_yaml.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from conformance.report import strict_yaml
 
 ALGORITHM = "sha256"
 DIGEST_KEY = "digest"
@@ -83,7 +87,10 @@ def verify(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise Unreadable(f"{file}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     try:
-        document = yaml.safe_load(text)
+        document = strict_yaml.load(text)
+    except strict_yaml.DuplicateKey as exc:
+        # The harness never writes a key twice: a second one hides the sealed value from some readers.
+        raise DigestProblem(f"{file}: {exc}: a second value was added after the report was written") from None
     except yaml.YAMLError as exc:
         raise Unreadable(f"{file}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
     if not isinstance(document, dict):

@@ -10,10 +10,10 @@ from html import escape
 
 from conformance.report.context import ReportContext
 from conformance.report.model import TestResult
-from conformance.report.verdict import NOT_RUN, RuleOutcome
+from conformance.report.verdict import INCOMPLETE, NOT_RUN, RuleOutcome
 
 # Failures first: the order a reviewer should read rules in.
-_RULE_ORDER = {s: i for i, s in enumerate(("FAIL", "XFAIL", "ERROR", NOT_RUN, "XPASS", "PASS", "SKIP"))}
+_RULE_ORDER = {s: i for i, s in enumerate(("FAIL", "XFAIL", "ERROR", INCOMPLETE, NOT_RUN, "XPASS", "PASS", "SKIP"))}
 _LEVEL_ORDER = {"MUST": 0, "SHOULD": 1, "EXT": 2}
 _PROBLEM = ("FAIL", "XFAIL", "ERROR")
 MAX_MESSAGE = 400
@@ -43,7 +43,7 @@ col.c-status{width:86px}col.c-rule{width:340px}col.c-items{width:120px}col.c-rep
 .badge{display:inline-block;border-radius:10px;padding:1px 8px;font-size:12px;font-weight:600;color:#fff;
 white-space:nowrap}
 .s-PASS,.s-XPASS{background:var(--pass)}.s-FAIL{background:var(--fail)}.s-XFAIL{background:#bc4c00}
-.s-ERROR{background:var(--error)}.s-SKIP,.s-NOT-RUN{background:var(--skip)}
+.s-ERROR{background:var(--error)}.s-SKIP,.s-NOT-RUN{background:var(--skip)}.s-INCOMPLETE{background:var(--warn)}
 .lvl{display:inline-block;border:1px solid var(--line);border-radius:4px;padding:0 4px;font-size:11px;color:#57606a}
 .lvl-MUST{border-color:var(--fail);color:var(--fail)}
 .rule{white-space:nowrap}.rid{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-weight:600}
@@ -79,6 +79,14 @@ def _where(result: TestResult) -> str:
     return " · ".join(str(b) for b in bits) or result.nodeid.partition("::")[2] or result.nodeid
 
 
+def _unrun_detail(rule: RuleOutcome, shown: int = 5) -> str:
+    total = len(rule.items) + len(rule.unreported)
+    names = ", ".join(n.partition("::")[2] or n for n in rule.unreported[:shown])
+    more = f" (+{len(rule.unreported) - shown} more)" if len(rule.unreported) > shown else ""
+    return (f'<span class="muted">only {len(rule.items)} of {total} items reported before the run ended;'
+            f" not run: {_e(names)}{more}</span>")
+
+
 def _repro_link(ctx: ReportContext, result: TestResult) -> str:
     path = ctx.repro.get(result.nodeid)
     return f'<a href="{_e(path)}/">repro</a>' if path else ""
@@ -95,18 +103,23 @@ def _rule_row(ctx: ReportContext, rule: RuleOutcome) -> str:
         )
     elif status == NOT_RUN:
         detail = '<span class="muted">no test reported this rule</span>'
+    elif status == INCOMPLETE:
+        detail = _unrun_detail(rule)
     elif rule.skipped_must:
         detail = '<span class="muted">some items skipped: a MUST never skips, so the rule is not verified</span>'
     else:
         first = next((r.message for r in rule.items if r.message), "")
         detail = f'<span class="muted">{_e(_short(first))}</span>' if first else ""
-    counts = " ".join(f"{n}&nbsp;{_e(s)}" for s, n in rule.counts.items()) or "&ndash;"
+    counts = " ".join(f"{n}&nbsp;{_e(s)}" for s, n in rule.counts.items())
+    if rule.unreported:
+        counts += f" {len(rule.unreported)}&nbsp;not&nbsp;run"
+    counts = counts.strip() or "&ndash;"
     links = " ".join(link for r in problems if (link := _repro_link(ctx, r)))
     # The statement helps where something went wrong; on passing rows it only makes the table long.
-    shown = bool(problems) or rule.skipped_must
+    shown = bool(problems) or rule.skipped_must or status == INCOMPLETE
     statement = f'<div class="stmt">{_e(_short(rule.statement))}</div>' if rule.statement and shown else ""
     return (
-        f'<tr class="{"problem" if problems else ""}"><td>{_badge(status)}</td>'
+        f'<tr class="{"problem" if problems or status == INCOMPLETE else ""}"><td>{_badge(status)}</td>'
         f'<td title="{_e(rule.statement)}"><span class="rule"><span class="rid">{_e(rule.rule_id)}</span> '
         f'<span class="lvl lvl-{_e(rule.level)}">{_e(rule.level)}</span></span>'
         f'<div class="muted">{_e(", ".join(rule.profiles))}</div>{statement}</td>'
@@ -115,7 +128,7 @@ def _rule_row(ctx: ReportContext, rule: RuleOutcome) -> str:
 
 
 def _needs_attention(rule: RuleOutcome) -> bool:
-    return rule.status in (*_PROBLEM, NOT_RUN) or rule.skipped_must
+    return rule.status in (*_PROBLEM, NOT_RUN, INCOMPLETE) or rule.skipped_must
 
 
 def _table(ctx: ReportContext, rules: list[RuleOutcome]) -> str:
@@ -148,10 +161,17 @@ def render(ctx: ReportContext) -> bytes:
     if ctx.warnings:
         alerts += '<div class="note"><b>Warnings</b><ul>' + "".join(f"<li>{_e(w)}</li>" for w in ctx.warnings)
         alerts += "</ul></div>"
+    grpc = ctx.facts.get("grpc_inference_url")
+    if isinstance(grpc, dict):
+        alerts += (f'<div class="note"><b>gRPC functions</b> were created with inferenceUrl <code>{_e(grpc["value"])}'
+                   f'</code>: {_e(grpc["how"])}.</div>')
     counts = ctx.status_counts()
     count_html = "".join(
         f'<div class="count"><b>{n}</b>{_badge(s)}</div>' for s, n in counts.items()
     ) or '<div class="count">no results</div>'
+    unreported = sum(len(r.unreported) for r in ctx.outcomes)
+    if unreported:
+        count_html += f'<div class="count"><b>{unreported}</b>collected, never reported</div>'
     in_scope = [r for r in ctx.outcomes if r.in_scope]
     attention = [r for r in in_scope if _needs_attention(r)]
     fine = [r for r in in_scope if not _needs_attention(r)]
@@ -193,8 +213,8 @@ profiles {_e(", ".join(ctx.claimed))}{selection}</p>
 {rules_html if in_scope else '<p class="muted">no rule in scope</p>'}
 {other_html}
 <footer>{unseen_html}Files:
-<a href="conformance-report.yaml">conformance-report.yaml</a> (check with
-<code>nvcf-conformance report verify</code>) · <a href="junit.xml">junit.xml</a> ·
+<a href="conformance-report.yaml">conformance-report.yaml</a> (it lists every file of this folder by
+digest: check them all with <code>nvcf-conformance report verify</code>) · <a href="junit.xml">junit.xml</a> ·
 <a href="allure-results/">allure-results/</a> · repro bundles under <a href="repro/">repro/</a>.</footer>
 </main></body></html>
 """

@@ -2,7 +2,9 @@
 
 Mapping: FAIL → <failure>, ERROR → <error>, SKIP → <skipped>, XFAIL → <skipped type="xfail"> (as
 pytest writes it), XPASS → passed with an `xpass` property. An in-scope rule with no result gets one
-<error> testcase, so a CI view shows the gap the verdict already counts.
+<error> testcase, and every collected item that never reported (the run stopped first) one <error>
+testcase of its own (<skipped> outside the claimed profiles), so a CI view shows the gap the verdict
+already counts.
 """
 
 from __future__ import annotations
@@ -60,6 +62,20 @@ def _testcase(suite: ET.Element, rule: RuleOutcome, result: TestResult, ctx: Rep
     return "passed"
 
 
+def _unreported(suite: ET.Element, rule: RuleOutcome, nodeid: str) -> str:
+    classname, name = _split_nodeid(nodeid)
+    case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
+    props = ET.SubElement(case, "properties")
+    for key, value in (("rule", rule.rule_id), ("level", rule.level), ("status", "NOT-RUN")):
+        ET.SubElement(props, "property", name=key, value=_clean(value))
+    message = "not run: the run ended before this item reported"
+    if rule.in_scope:
+        ET.SubElement(case, "error", message=message, type="not run")
+        return "errors"
+    ET.SubElement(case, "skipped", message=message)
+    return "skipped"
+
+
 def render(ctx: ReportContext) -> bytes:
     root = ET.Element("testsuites", name="nvcf-conformance")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
@@ -68,6 +84,8 @@ def render(ctx: ReportContext) -> bytes:
         if not rule.items and not rule.in_scope:
             continue
         suite = ET.SubElement(root, "testsuite", name=rule.rule_id)
+        # The rule's roll-up (INCOMPLETE, NOT-RUN, ...) is no testcase outcome, but a reader needs it.
+        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="rule_status", value=rule.status)
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         suite_time = 0.0
         for result in rule.items:
@@ -76,6 +94,9 @@ def render(ctx: ReportContext) -> bytes:
             if kind != "passed":
                 counts[kind] += 1
             suite_time += float(result.duration_s)
+        for nodeid in rule.unreported if rule.items else ():
+            counts["tests"] += 1
+            counts[_unreported(suite, rule, nodeid)] += 1
         if not rule.items:
             missing = ET.SubElement(suite, "testcase", classname="conformance.rules", name=rule.rule_id, time="0")
             ET.SubElement(missing, "error", message="no result: the rule was in scope but no test reported it",

@@ -15,6 +15,12 @@ Status = Literal["PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS"]
 STATUSES: tuple[str, ...] = ("PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS")
 Verdict = Literal["success", "partial", "failure", "error"]
 
+# The results folder, besides `results-<worker>.jsonl` and `run-meta.json`. One file per pytest process,
+# like the results: under xdist the workers collect and clean up, the controller does neither.
+COLLECTED_FILE = "collected-{worker}.json"  # {"rules": {rule id: [nodeid, ...]}}: the items meant to run
+GRPC_FACT_FILE = "grpc-inference-url.json"  # {"inferenceUrl", "how"}: the gRPC spelling the run used
+LEFTOVERS_FILE = "leftovers-{worker}.jsonl"  # one `Leftover` per line: what cleanup could not remove
+
 
 @dataclass(frozen=True)
 class Exchange:
@@ -50,6 +56,23 @@ class TestResult:
     chart_package: str | None = None  # path of the .tgz the case used
     chart_digest: str | None = None
     rerun: str | None = None  # the one command that reruns just this item
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A function version the harness created and could not clean up, with the ids to delete it by hand."""
+
+    function_id: str
+    version_id: str
+    name: str
+    problem: str  # why: the failed request or timeout, one line
+
+    def describe(self) -> str:
+        return (f"function {self.function_id} version {self.version_id} ({self.name}) may be left on the "
+                f"backend: {self.problem}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,20 +1,23 @@
 """From item results to rule statuses to one verdict per claimed profile.
 
 Rule roll-up (the status a rule shows, over all its items — params and cases):
-    FAIL > XFAIL > ERROR > XPASS > PASS > SKIP, and NOT-RUN when no item of the rule reported.
+    FAIL > XFAIL > ERROR > INCOMPLETE > XPASS > PASS > SKIP, and NOT-RUN when no item of the rule reported.
   - FAIL first: one failing item proves the implementation breaks the rule, whatever else happened.
   - XFAIL is a failure someone expected (nightly expectations file); it still is a failure, so it
     outranks ERROR. For verdicts it counts exactly as FAIL: expectations never buy conformance.
   - ERROR outranks PASS: an item the harness could not judge leaves the rule unproven.
   - XPASS is a PASS that an expectations file did not believe in; for verdicts it counts as PASS.
   - SKIP only when every item skipped; PASS+SKIP shows PASS, but see the MUST rule below.
+  - INCOMPLETE when some of the rule's collected items reported and others did not (the run stopped
+    between them): 4 of 13 variants passing is not a PASS. A FAIL or ERROR among them still shows.
 
 Profile verdict (over the in-scope rules that list the profile; first match wins):
   1. failure — some MUST rule has a FAIL/XFAIL item. Definitive even in an incomplete or erroring
      run: what was observed is already a broken requirement.
   2. error   — no verdict is possible: the run is incomplete (interrupted, data lost), some rule has
      an ERROR item, a MUST rule has a SKIP item (a MUST never skips: it was not verified), or an
-     in-scope rule has no result at all (NOT-RUN), or the profile has no rule in scope.
+     in-scope rule has no result at all (NOT-RUN) or not for every item (INCOMPLETE), or the profile
+     has no rule in scope.
   3. partial — only SHOULD/EXT rules have FAIL/XFAIL items.
   4. success — every rule PASS/XPASS, with SKIP only on SHOULD/EXT items.
 An incomplete run therefore ends as `failure` or `error`, never `success` or `partial`.
@@ -23,23 +26,30 @@ An incomplete run therefore ends as `failure` or `error`, never `success` or `pa
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from conformance.catalog.load import Catalog
 from conformance.report.model import TestResult, Verdict
 
-ROLLUP_ORDER: tuple[str, ...] = ("FAIL", "XFAIL", "ERROR", "XPASS", "PASS", "SKIP")
+ROLLUP_ORDER: tuple[str, ...] = ("FAIL", "XFAIL", "ERROR", "XPASS", "PASS", "SKIP")  # item statuses
 NOT_RUN = "NOT-RUN"
+INCOMPLETE = "INCOMPLETE"
+# Where INCOMPLETE sits: below what an item that ran proves (FAIL) or leaves unproven (ERROR), above
+# every status that would otherwise read as "verified".
+_RULE_ORDER: tuple[str, ...] = ("FAIL", "XFAIL", "ERROR", INCOMPLETE, "XPASS", "PASS", "SKIP")
 # What an item status means for a verdict (expectations change the display, never the verdict).
 VERDICT_STATUS = {"FAIL": "FAIL", "XFAIL": "FAIL", "ERROR": "ERROR", "XPASS": "PASS", "PASS": "PASS", "SKIP": "SKIP"}
 VERDICT_ORDER: tuple[Verdict, ...] = ("failure", "error", "partial", "success")
 
 
-def rollup(statuses: Iterable[str]) -> str:
-    """The status a rule shows for the given item statuses (NOT-RUN for none)."""
+def rollup(statuses: Iterable[str], unreported: int = 0) -> str:
+    """The status a rule shows for the given item statuses and count of collected items that did not
+    report (NOT-RUN when none reported)."""
     present = set(statuses)
-    for status in ROLLUP_ORDER:
+    if present and unreported:
+        present.add(INCOMPLETE)
+    for status in _RULE_ORDER:
         if status in present:
             return status
     return NOT_RUN
@@ -66,10 +76,11 @@ class RuleOutcome:
     statement: str = ""
     divergence: str | None = None
     known: bool = True  # False when the results name a rule the catalog does not have
+    unreported: tuple[str, ...] = ()  # nodeids collected for the rule that never reported a result
 
     @property
     def status(self) -> str:
-        return rollup(i.status for i in self.items)
+        return rollup((i.status for i in self.items), len(self.unreported))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -99,14 +110,22 @@ def claimed_profiles(profiles: Sequence[str]) -> tuple[str, ...]:
 
 
 def rule_outcomes(
-    results: Sequence[TestResult], catalog: Catalog, claimed: Sequence[str], selection: Selection | None = None
+    results: Sequence[TestResult], catalog: Catalog, claimed: Sequence[str], selection: Selection | None = None,
+    collected: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[RuleOutcome], list[str]]:
-    """One outcome per catalog rule (in catalog order), then rules only the results name; plus warnings."""
+    """One outcome per catalog rule (in catalog order), then rules only the results name; plus warnings.
+
+    `collected` (rule id → nodeids the run meant to run) tells which items never reported; without it
+    (an older plugin) nothing is known to be missing.
+    """
     selection = selection or Selection()
     warnings: list[str] = []
     by_rule: dict[str, list[TestResult]] = {}
     for result in results:
         by_rule.setdefault(result.rule_id, []).append(result)
+    reported = {r.nodeid for r in results}
+    unreported = {rule_id: tuple(n for n in nodeids if n not in reported)
+                  for rule_id, nodeids in (collected or {}).items()}
     outcomes: list[RuleOutcome] = []
     for rule in catalog:
         items = tuple(by_rule.pop(rule.id, ()))
@@ -118,14 +137,14 @@ def rule_outcomes(
         )
         outcomes.append(RuleOutcome(
             rule_id=rule.id, level=rule.level, profiles=rule.profiles, in_scope=rule.applies(claimed) and selected,
-            items=items, statement=rule.statement, divergence=rule.divergence,
+            items=items, statement=rule.statement, divergence=rule.divergence, unreported=unreported.get(rule.id, ()),
         ))
     for rule_id, items in by_rule.items():
         warnings.append(f"{rule_id}: not in the rule catalog; its results are shown but count for no verdict")
         first = items[0]
         outcomes.append(RuleOutcome(
             rule_id=rule_id, level=first.level, profiles=first.profiles, in_scope=False, items=tuple(items),
-            known=False,
+            known=False, unreported=unreported.get(rule_id, ()),
         ))
     return outcomes, warnings
 
@@ -157,6 +176,9 @@ def profile_verdict(
     not_run = [o.rule_id for o in rules if not o.items]
     if not_run:
         reasons.append(f"no result for: {_ids(not_run)}")
+    unfinished = [o.rule_id for o in rules if o.status == INCOMPLETE]
+    if unfinished:
+        reasons.append(f"not every item ran: {_ids(unfinished)}")
     if must_failed:
         # The other problems do not change a failure, but a reader fixing it should see them too.
         return ProfileVerdict(profile, "failure", (f"MUST rule(s) failed: {_ids(must_failed)}", *reasons), ids,

@@ -1,14 +1,19 @@
-"""`conformance-report.yaml`: the certification document, sealed with a content digest."""
+"""`conformance-report.yaml`: the certification document, sealed with a content digest.
+
+Format 2 added `files:` (every other file of the report folder, see manifest.py), the rule status
+INCOMPLETE with each rule's `unreported_items`, and `summary.unreported`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from conformance.report import digest
 from conformance.report.context import ReportContext
 from conformance.report.model import TestResult
 
-REPORT_FORMAT = "nvcf-conformance-report/1"
+REPORT_FORMAT = "nvcf-conformance-report/2"
 
 
 def _item(ctx: ReportContext, result: TestResult) -> dict[str, Any]:
@@ -37,7 +42,8 @@ def _charts(ctx: ReportContext) -> dict[str, Any]:
     return dict(sorted(charts.items()))
 
 
-def document(ctx: ReportContext) -> dict[str, Any]:
+def document(ctx: ReportContext, files: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The report; `files` is the manifest of the rest of the folder (path → sha256 and size)."""
     meta = ctx.meta
     problems = ctx.certification_problems()
     return {
@@ -60,7 +66,8 @@ def document(ctx: ReportContext) -> dict[str, Any]:
                         "rule_statuses": dict(sorted(v.counts.items()))}
             for v in ctx.verdicts
         },
-        "summary": {"items": len(ctx.results), "statuses": ctx.status_counts(), "rules": len(ctx.outcomes)},
+        "summary": {"items": len(ctx.results), "statuses": ctx.status_counts(), "rules": len(ctx.outcomes),
+                    "unreported": sum(len(o.unreported) for o in ctx.outcomes)},
         "rules": [
             {
                 "id": o.rule_id,
@@ -72,14 +79,17 @@ def document(ctx: ReportContext) -> dict[str, Any]:
                 **({"divergence": " ".join(o.divergence.split())} if o.divergence else {}),
                 **({"note": "not in the rule catalog"} if not o.known else {}),
                 "items": [_item(ctx, r) for r in o.items],
+                **({"unreported_items": list(o.unreported)} if o.unreported else {}),
             }
             for o in ctx.outcomes
         ],
         "charts": _charts(ctx),
         "config": ctx.redactor.config(meta.target),
+        "facts": ctx.facts,
         "warnings": list(ctx.warnings),
+        "files": {path: dict(entry) for path, entry in sorted(files.items())},
     }
 
 
-def render(ctx: ReportContext) -> bytes:
-    return digest.dump(digest.seal(document(ctx))).encode()
+def render(ctx: ReportContext, files: Mapping[str, Mapping[str, Any]]) -> bytes:
+    return digest.dump(digest.seal(document(ctx, files))).encode()

@@ -1,8 +1,9 @@
 """A stand-in for conformance.plugin that honours its contract, for the `run` CLI tests.
 
 Options as the real plugin's; each test's `rule` marker names the rule; results go to
-<results-dir>/results-<worker>.jsonl as TestResult JSON lines; run-meta.json says complete=false until
-the session ends normally. A test that raises ConnectionError is an ERROR (environment), like the real one.
+<results-dir>/results-<worker>.jsonl as TestResult JSON lines, the collected items per rule to
+collected-<worker>.json; run-meta.json says complete=false until the session ends normally. A test
+that raises ConnectionError is an ERROR (environment), like the real one.
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rules = config.getoption("--rule")
     if rules:
         items[:] = [i for i in items if i.get_closest_marker("rule").args[0] in rules]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    results_dir = session.config.getoption("--results-dir")
+    if not results_dir:
+        return
+    rules: dict[str, list[str]] = {}
+    for item in session.items:
+        rules.setdefault(item.get_closest_marker("rule").args[0], []).append(item.nodeid)
+    Path(results_dir, f"collected-{_worker(session.config)}.json").write_text(json.dumps({"rules": rules}))
 
 
 @pytest.hookimpl(hookwrapper=True)

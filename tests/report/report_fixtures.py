@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conformance.catalog import load_catalog
 from conformance.report.context import ReportContext
-from conformance.report.model import Exchange, RunMeta, TestResult
+from conformance.report.model import COLLECTED_FILE, LEFTOVERS_FILE, Exchange, Leftover, RunMeta, TestResult
 
 # The `make_context` fixture's type, importable by the tests (a conftest is not a module to import from).
 MakeContext = Callable[..., ReportContext]
@@ -67,6 +67,24 @@ def write_results(results_dir: Path, workers: dict[str, Iterable[TestResult]], r
     if run_meta is not None:
         (results_dir / "run-meta.json").write_text(json.dumps(run_meta.to_dict(), indent=2))
     return results_dir
+
+
+def write_collected(results_dir: Path, worker: str, items: Iterable[TestResult | tuple[str, str]]) -> None:
+    """`collected-<worker>.json` as the plugin writes it, from results or (nodeid, rule id) pairs."""
+    by_rule: dict[str, list[str]] = {}
+    for item in items:
+        nodeid, rule_id = (item.nodeid, item.rule_id) if isinstance(item, TestResult) else item
+        by_rule.setdefault(rule_id, []).append(nodeid)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / COLLECTED_FILE.format(worker=worker)).write_text(json.dumps({"rules": by_rule}))
+
+
+def write_leftovers(results_dir: Path, worker: str, leftovers: Iterable[Leftover]) -> None:
+    """`leftovers-<worker>.jsonl` as the plugin writes it."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    with (results_dir / LEFTOVERS_FILE.format(worker=worker)).open("a", encoding="utf-8") as out:
+        for leftover in leftovers:
+            out.write(json.dumps(leftover.to_dict()) + "\n")
 
 
 def full_run(results_dir: Path, chart: Path | None = None) -> Path:

@@ -41,9 +41,11 @@ def test_errors():
     raise ConnectionError("target unreachable")
 
 @pytest.mark.rule("LIFECYCLE-DEPLOY")
-def test_slow():
-    open(os.environ["SLOW_STARTED"], "w").close()
-    time.sleep(60)
+@pytest.mark.parametrize("speed", ["fast", "slow"])
+def test_slow(speed):
+    if speed == "slow":
+        open(os.environ["SLOW_STARTED"], "w").close()
+        time.sleep(60)
 '''
 
 
@@ -60,6 +62,7 @@ def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path |
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(plugin_dir), str(ROOT)]))
     monkeypatch.setenv("NVCF_SUITES_DIR", str(suites))
     monkeypatch.setenv("NVCF_PYTEST_PLUGIN", name)
+    monkeypatch.setenv("NVCF_NO_PREFLIGHT", "1")  # a stand-in plugin and suites: there is no target to check
     monkeypatch.setenv("SLOW_STARTED", str(tmp_path / "slow-started"))
     monkeypatch.setenv("NVCF_REPORTS_DIR", str(tmp_path / "reports"))
     return {"tmp": tmp_path, "suites": suites, "plugin": name}
@@ -163,6 +166,11 @@ def test_ctrl_c_writes_an_incomplete_report(harness) -> None:
     assert document["complete"] is False
     assert all(v["verdict"] != "success" for v in document["verdicts"].values())
     assert "interrupted" in err
+    # One of LIFECYCLE-DEPLOY's two items passed before Ctrl-C: that is not the rule passing.
+    rule = next(r for r in document["rules"] if r["id"] == "LIFECYCLE-DEPLOY")
+    assert rule["status"] == "INCOMPLETE" and rule["unreported_items"][0].endswith("test_fake.py::test_slow[slow]")
+    assert "INCOMPLETE rule(s), not every item ran: LIFECYCLE-DEPLOY" in out
+    assert main(["report", "verify", str(report)]) == 0
 
 
 def test_report_build_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

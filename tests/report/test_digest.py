@@ -18,7 +18,7 @@ def _write(make_context: MakeContext, tmp_path: Path, message: str = "m") -> Pat
     ctx = make_context([result("R-MUST", "FAIL", message=message), result("R-SHOULD", "PASS", "SHOULD"),
                         result("R-EXT", "PASS", "EXT", profiles=("ext",))])
     path = tmp_path / "conformance-report.yaml"
-    path.write_bytes(yaml_report.render(ctx))
+    path.write_bytes(yaml_report.render(ctx, {}))
     return path
 
 
