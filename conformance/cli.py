@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "conformance.env.cli",
     "conformance.catalog.cli",
     "conformance.charts.cli",
+    "conformance.preflight.cli",
     "conformance.run.cli",
     "reference.cli",
 )

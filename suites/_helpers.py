@@ -6,24 +6,26 @@ import re
 import uuid
 from typing import Any
 
-from conformance.target.config import TargetConfig
-
-INSTANCE_TYPE = re.compile(r"^(?P<csp>[^.]+)\.GPU\.(?P<gpu>[^_]+)_(?P<n>\d+)x(?:\.x(?P<nodes>\d+))?$")
+from conformance.target.config import INSTANCE_TYPE_GRAMMAR, TargetConfig
 
 
 def instance_parts(target: TargetConfig) -> dict[str, str]:
-    """The parts of the target's single-node instance type (csp, gpu, n)."""
-    instance_type = target.deployment_spec()["instanceType"]
-    match = INSTANCE_TYPE.match(instance_type)
-    if match is None:
-        raise AssertionError(
-            f"the configured instance type {instance_type!r} is not <CSP>.GPU.<GPU>_<n>x; fix deployment.instance_type"
-        )
-    return match.groupdict()
+    """The parts (csp, gpu, n) of the target's single-node instance type.
+
+    Instance-type names are free text on some backends (NVIDIA's statically configured clusters): a
+    configured name outside the grammar is not a fault of the backend, so the parts then come from
+    `deployment.csp` and `deployment.gpu` with one GPU.
+    """
+    match = INSTANCE_TYPE_GRAMMAR.match(target.deployment_spec()["instanceType"])
+    if match is not None:
+        return match.groupdict()
+    return {"csp": str(target["deployment.csp"]), "gpu": str(target["deployment.gpu"]), "n": "1", "nodes": None}
 
 
 def malformed_instance_type(target: TargetConfig, how: str) -> str:
-    """One malformation of the target's own single-node type, named as in ITYPE-MALFORMED-REFUSED's params."""
+    """One malformation of the target's own single-node type, named as in ITYPE-MALFORMED-REFUSED's params.
+
+    Built from the grammar's parts, so a backend with free-text names refuses them as unknown names."""
     p = instance_parts(target)
     csp, gpu, n = p["csp"], p["gpu"], p["n"]
     return {
@@ -35,16 +37,6 @@ def malformed_instance_type(target: TargetConfig, how: str) -> str:
         "no-csp": f"GPU.{gpu}_{n}x",
         "no-gpu-segment": f"{csp}.{gpu}_{n}x",
     }[how]
-
-
-def kserve_body(text: str) -> dict[str, Any]:
-    return {"inputs": [{"name": "INPUT0", "datatype": "BYTES", "shape": [1], "data": [text]}]}
-
-
-def reflected_headers(answer: dict[str, Any]) -> dict[str, str]:
-    """The invocation headers the mini-service saw, from its KServe answer's `metadata.<header>` parameters."""
-    params = answer.get("parameters") or {}
-    return {k.lower().removeprefix("metadata."): v for k, v in params.items() if k.lower().startswith("metadata.")}
 
 
 def identity_configuration(name: str) -> dict[str, Any]:

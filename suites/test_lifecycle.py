@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conformance.client import Nonconformant, NvcfClient
+from conformance.client.kserve import EchoAnswer, echo_request
 from conformance.plugin import ChartRef, Expect, Functions
-from suites._helpers import identity_configuration, kserve_body, reflected_headers
+from suites._helpers import identity_configuration
 
 pytestmark = pytest.mark.case("minimal-http")
 
@@ -47,7 +48,7 @@ def test_pexec_answer(chart: ChartRef, functions: Functions, expect: Expect) -> 
     deployed = functions.deployed(chart)
     invocation = deployed.infer("pexec-answer")
     reply = invocation.final.expect(200)
-    assert reply.json()["outputs"][0]["data"] == ["pexec-answer"], reply.text[:200]
+    EchoAnswer.of(reply).echoes("pexec-answer", reply)
     assert invocation.first.request_id, "the pexec answer carries no NVCF-REQID header"
     expect.observed("invocation-answered", f"200 with NVCF-REQID {invocation.first.request_id}")
 
@@ -56,14 +57,14 @@ def test_pexec_answer(chart: ChartRef, functions: Functions, expect: Expect) -> 
 def test_pexec_poll(chart: ChartRef, functions: Functions, nvcf: NvcfClient, expect: Expect) -> None:
     deployed = functions.deployed(chart)
     # The probe answers 3 s late on request (`delay_seconds`), past the shortest poll window (1 s).
-    body = {**kserve_body("polled"), "parameters": {"delay_seconds": 3}}
+    body = echo_request("polled", delay_seconds=3)
     invocation = nvcf.invoke(deployed.function_id, body, poll_seconds=1)
     if invocation.first.status_code != 202:
         raise Nonconformant("an answer that takes 3 s came back without a 202 inside a 1-second poll window "
                             f"({invocation.first.describe()})", "wrong-answer")
     assert invocation.first.request_id, "the 202 carries no NVCF-REQID"
     reply = invocation.final.expect(200)
-    assert reply.json()["outputs"][0]["data"] == ["polled"]
+    EchoAnswer.of(reply).echoes("polled", reply)
     expect.observed("invocation-answered-after-poll", f"202, then {len(invocation.polls)} poll(s)")
 
 
@@ -73,9 +74,9 @@ def test_pexec_version(chart: ChartRef, functions: Functions, nvcf: NvcfClient, 
     first = functions.deployed(chart, configuration=identity_configuration("first"))
     second = functions.deployed_version(first, configuration=identity_configuration("second"))
     for deployed, name in ((first, "first"), (second, "second")):
-        reply = nvcf.invoke(deployed.function_id, kserve_body("v"), version_id=deployed.version_id).final.expect(200)
-        served = reflected_headers(reply.json()).get("nvcf-function-version-id")
-        served_by = (reply.json().get("parameters") or {}).get("served-by")
+        reply = nvcf.invoke(deployed.function_id, echo_request("v"), version_id=deployed.version_id).final.expect(200)
+        answer = EchoAnswer.of(reply)
+        served, served_by = answer.metadata().get("nvcf-function-version-id"), answer.parameters.get("served-by")
         if served != deployed.version_id or served_by != name:
             raise Nonconformant(f"asked for version {deployed.version_id} ({name}), answered by {served_by!r} "
                                 f"with NVCF-FUNCTION-VERSION-ID {served!r}", "wrong-answer")
@@ -88,7 +89,7 @@ def test_headers_forwarded(chart: ChartRef, functions: Functions, expect: Expect
     deployed = functions.deployed(chart)
     invocation = deployed.infer("headers")
     reply = invocation.final.expect(200)
-    seen = reflected_headers(reply.json())
+    seen = EchoAnswer.of(reply).metadata()
     expected = {"nvcf-function-id": deployed.function_id, "nvcf-function-version-id": deployed.version_id,
                 "nvcf-reqid": invocation.first.request_id}
     wrong = {k: seen.get(k) for k, v in expected.items() if seen.get(k) != v}

@@ -25,7 +25,11 @@ def _mounted(deployed: DeployedFunction) -> dict[str, Any]:
     reply = deployed.probe()
     if reply.status_code != 200:
         raise Nonconformant(f"the mini-service's /probe is not reachable: {reply.describe()}", "wrong-answer")
-    return reply.json().get("values") or {}
+    body = reply.json()
+    if not isinstance(body, dict):
+        raise Nonconformant(f"the mini-service's /probe answer is not its JSON object: {reply.text[:200]!r}",
+                            "wrong-answer")
+    return body.get("values") or {}
 
 
 def _values(deployed: DeployedFunction) -> dict[str, Any]:

@@ -46,7 +46,7 @@ CHECKS: dict[str, tuple[list[str], Any]] = {
          if ((c.get("securityContext") or {}).get("capabilities") or {}).get("add")), None)),
     "seccomp": (["seccomp", "Unconfined"], lambda s: "seccomp is Unconfined" if "Unconfined" in str(
         [s.get("securityContext"), *[c.get("securityContext") for c in _containers(s)]]) else None),
-    "hostPort": (["hostPort"], lambda s: next((f"{c['name']} declares a hostPort" for c in _containers(s)
+    "hostPort": (["hostPort", "host port"], lambda s: next((f"{c['name']} declares a hostPort" for c in _containers(s)
                                                if any(p.get("hostPort") for p in c.get("ports") or [])), None)),
 }
 

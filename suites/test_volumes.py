@@ -9,8 +9,11 @@ from suites._helpers import case_overlay
 
 
 def _volume_names(case: str) -> list[str]:
+    """The case's volume names: NVIDIA's validator names a refused volume by its name, never its type.
+
+    The overlays give offending volumes distinctive names (`nvcfc-hostpath`); generic words would
+    "match" any error, so they never count as naming it."""
     volumes = (case_overlay(case).values.get("miniService") or {}).get("volumes") or []
-    # Generic words would "match" any error; only distinctive volume names count as naming it.
     return [v["name"] for v in volumes if v.get("name") not in (None, "forbidden", "volume", "data")]
 
 

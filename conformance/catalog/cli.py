@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.catalog import schema
-from conformance.catalog.load import Catalog, Rule, load_catalog
+from conformance.catalog.load import REFUSAL_OUTCOMES, Catalog, Rule, load_catalog
 from conformance.catalog.scan import tests_by_rule
 from conformance.paths import ROOT
 
@@ -106,13 +106,21 @@ def _rule_json(rule: Rule, tests: list[str]) -> dict[str, Any]:
         "params": list(rule.params),
         "divergence": rule.divergence,
         "notes": rule.notes,
+        "derived": rule.derived,
         "tests": tests,
     }
 
 
+def with_derived_tests(catalog: Catalog, tests: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A derived rule is judged by the tests of the rules it is derived from (refusal tests, today)."""
+    refusing = [r.id for r in catalog if r.derived is None and REFUSAL_OUTCOMES & set(r.outcomes)]
+    derived = {r.id: [t for rid in refusing for t in tests.get(rid, [])] for r in catalog if r.derived == "refusals"}
+    return {**tests, **derived}
+
+
 def run_list(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
-    tests = tests_by_rule(args.suites)
+    tests = with_derived_tests(catalog, tests_by_rule(args.suites))
     rules = select(catalog, args.profile, args.level)
     info = summary(rules, tests)
     unknown = sorted(set(tests) - set(catalog.ids()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, cast
@@ -45,6 +45,7 @@ class Rule:
     params: tuple[Param, ...] = ()
     divergence: str | None = None
     notes: str | None = None
+    derived: str | None = None  # a `schema.DERIVED` key: the rule's results come from other rules' items
 
     def variants(self) -> tuple[Variant, ...]:
         """The (param, case) pairs a test runs: params pair with charts by position, or share one chart."""
@@ -131,7 +132,19 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     _check_schema(path, data)
     rules = tuple(_to_rule(raw) for raw in data["rules"])
     _check_semantics(path, rules)
-    return Catalog(path=path, rules=rules)
+    return Catalog(path=path, rules=_with_derived_charts(rules))
+
+
+# The outcomes that are refusals: a rule that allows one of them yields REFUSAL-NAMES-OFFENDER results.
+REFUSAL_OUTCOMES = frozenset({"refused-at-creation", "refused-at-deployment", "deployment-error"})
+
+
+def _with_derived_charts(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+    """A derived rule's charts are those of the rules it is judged on, so a `--case` selection of one
+    of them keeps it in scope; derived, not kept by hand."""
+    refusal_cases = tuple(dict.fromkeys(
+        case for r in rules if r.derived is None and REFUSAL_OUTCOMES & set(r.outcomes) for case in r.charts))
+    return tuple(replace(r, charts=refusal_cases) if r.derived == "refusals" else r for r in rules)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -224,10 +237,11 @@ def _to_rule(raw: dict[str, Any]) -> Rule:
         doc=raw["doc"],
         statement=raw["statement"],
         outcomes=tuple(raw["outcomes"]),
-        charts=tuple(raw["charts"]),
+        charts=tuple(raw.get("charts", ())),
         params=tuple(raw.get("params", ())),
         divergence=raw.get("divergence"),
         notes=raw.get("notes"),
+        derived=raw.get("derived"),
     )
 
 
@@ -252,6 +266,10 @@ def _rule_problem(rule: Rule) -> tuple[str, str] | None:
         return "doc", f"cite {source} by its numbered section, e.g. {source}#1.3, not '{section}'"
     if not rule.statement.rstrip().endswith("."):
         return "statement", "must be one sentence ending with a full stop"
+    if rule.derived is not None and (rule.charts or rule.params):
+        return "derived", "a derived rule takes its charts from the rules it is judged on: list no charts or params"
+    if rule.derived is None and not rule.charts:
+        return "charts", "is missing (required unless the rule is derived)"
     if len(rule.charts) > 1 and len(rule.params) != len(rule.charts):
         return "params", f"needs one param per chart ({len(rule.charts)}) so each case has a meaning"
     return None

@@ -40,19 +40,20 @@ PROFILES: Final = MappingProxyType(
 # Exclusive pairs: a vendor picks one stance, so no rule may need both.
 EXCLUSIVE_PROFILES: Final = (frozenset({"security-current", "security-enforced"}),)
 
-# Every outcome names what the harness observed for one case. A refusal only counts when its error
-# names the offending thing (kind, volume, Service, port, version, field): a bare "invalid chart" does
-# not tell a user what to fix, and it cannot be told apart from a refusal for another reason.
+# Every outcome names what the harness observed for one case. A refusal counts in any wording: what
+# its text names is judged by the derived SHOULD rule REFUSAL-NAMES-OFFENDER, and that the offence
+# caused it is proven by the chart's fixed twin (which must deploy).
 OUTCOMES: Final = MappingProxyType(
     {
-        "refused-at-creation": "Function creation is answered 4xx and the error detail names the offending item.",
-        "refused-at-deployment": (
-            "Function creation succeeds; deployment creation is answered 4xx and the error detail names "
-            "the offending item."
-        ),
-        "deployment-error-naming-offender": (
+        "refused-at-creation": "Function creation is answered 4xx.",
+        "refused-at-deployment": "Function creation succeeds; deployment creation is answered 4xx.",
+        "deployment-error": (
             "The deployment is accepted, then the function ends in ERROR within the deployment timeout "
-            "with a reason (function, deployment or instance status) that names the offending item."
+            "(with a reason in the function, deployment or instance status, when the backend gives one)."
+        ),
+        "refusal-names-offender": (
+            "A conformant refusal's error text names the offending item (kind, object, volume, Service, port, "
+            "version, field) in a form a chart author can act on."
         ),
         "deployed-conformant": (
             "The function reaches ACTIVE, the mini-service answers, and the rule's statement holds with "
@@ -71,8 +72,8 @@ OUTCOMES: Final = MappingProxyType(
         "http-400": "The API call is answered 400 Bad Request.",
         "http-404": "The API call is answered 404 Not Found.",
         "problem-details": (
-            "The error answer is RFC 7807 problem details: application/problem+json carrying type, title, "
-            "status (equal to the HTTP code) and detail."
+            "The error answer is RFC 7807/9457 problem details: application/problem+json carrying status "
+            "(equal to the HTTP code) and detail; type and title are optional (an absent type is about:blank)."
         ),
         "invocation-answered": (
             "The invocation returns the mini-service's own answer (status, body, echoed request) through NVCF."
@@ -129,8 +130,18 @@ ID_PATTERN: Final = r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$"
 CASE_PATTERN: Final = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 DOC_PATTERN: Final = r"^(?:" + "|".join(DOC_SOURCES_SPEC + DOC_SOURCES_EXT) + r")#[a-z0-9][a-z0-9.\-/]*$"
 
-REQUIRED_FIELDS: Final = ("id", "level", "profiles", "doc", "statement", "outcomes", "charts")
-OPTIONAL_FIELDS: Final = ("params", "divergence", "notes")
+REQUIRED_FIELDS: Final = ("id", "level", "profiles", "doc", "statement", "outcomes")
+OPTIONAL_FIELDS: Final = ("charts", "params", "divergence", "notes", "derived")
+
+# A derived rule has no tests of its own: its results come from the items of other rules.
+DERIVED: Final = MappingProxyType(
+    {
+        "refusals": (
+            "Judged on every conformant refusal the other rules' tests observe (its charts are theirs): "
+            "PASS when the refusal's text names the offence, FAIL when it does not."
+        ),
+    }
+)
 
 _ONE_LINE = r"^[^\n]+$"
 
@@ -192,6 +203,10 @@ def json_schema() -> dict[str, Any]:
                 "minLength": 10,
                 "pattern": _ONE_LINE,
                 "description": "A hint for the test author (how the case is driven).",
+            },
+            "derived": {
+                "enum": list(DERIVED),
+                "description": "; ".join(f"{k}: {v}" for k, v in DERIVED.items()),
             },
         },
     }

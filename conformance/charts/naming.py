@@ -87,6 +87,18 @@ def helm_chart_url(registry: str, repo: str, name: str, version: str) -> str:
     return f"{oci_base(registry, repo)}/{name}-{version}.tgz"
 
 
+def documented_path_repository(repo: str, name: str, version: str) -> str | None:
+    """The repository named by the documented URL read as an OCI reference, as Helm reads it.
+
+    Helm (and NVIDIA's chart validator, which pulls through Helm) takes `oci://R/REPO/charts/NAME-X.Y.Z.tgz`
+    as the repository `REPO/charts/NAME-X.Y.Z.tgz` and pulls its newest tag, not as `REPO/charts/NAME`
+    at tag X.Y.Z. Publishing the chart there too makes the documented URL resolve under both readings.
+    None when that name is not a valid repository (a version with build metadata `+`).
+    """
+    alias = f"{repo}/charts/{name}-{version}.tgz"
+    return alias if all(_REPO_COMPONENT.fullmatch(part) for part in alias.split("/")) else None
+
+
 PROBE_REPOSITORY = "nvcf-conformance/mini-service"
 PROBE_TAG = "0.1.0"
 

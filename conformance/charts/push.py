@@ -2,9 +2,12 @@
 
 Charts go to oci://REGISTRY/REPOSITORY/charts, so each lands in the repository
 REPOSITORY/charts/NAME with the tag X.Y.Z, which is what the documented helmChart form
-oci://REGISTRY/REPOSITORY/charts/NAME-X.Y.Z.tgz points at. A chart whose package was pushed to the
-same registry and repository before is not pushed again, provided the registry still serves that
-digest (a registry restarted on empty storage must not be trusted blindly).
+oci://REGISTRY/REPOSITORY/charts/NAME-X.Y.Z.tgz points at. Helm itself (and so NVIDIA's chart
+validator) reads that URL as the repository REPOSITORY/charts/NAME-X.Y.Z.tgz, so each chart is also
+published there, with the same manifest and tag, and the documented URL resolves either way.
+A chart whose package was pushed to the same registry and repository before is not pushed again,
+provided the registry still serves that digest under both names (a registry restarted on empty
+storage must not be trusted blindly).
 
 The password reaches helm only on stdin (`helm registry login --password-stdin`), into a login file
 that exists for the duration of one push session and is removed afterwards.
@@ -20,18 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
-from conformance.charts import cache, naming
+from conformance.charts import cache, naming, oci
 from conformance.charts.helm import Helm
 from conformance.charts.pipeline import BuiltChart, helm_for
 from conformance.env.registry import RegistryEndpoint
 from conformance.errors import ConformanceError
 
 _DIGEST = re.compile(r"^Digest:\s*(?P<digest>sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
-_MANIFEST_TYPES = ", ".join(
-    ("application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json")
-)
 
 
 @dataclass(frozen=True)
@@ -49,36 +47,21 @@ def _redact(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-def _bearer_token(client: httpx.Client, challenge: str, auth: tuple[str, str]) -> str | None:
-    params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
-    realm = params.pop("realm", None)
-    if not realm:
-        return None
-    reply = client.get(realm, params=params, auth=auth)
-    if reply.status_code != 200:
-        return None
-    body = reply.json()
-    return body.get("token") or body.get("access_token")
-
-
 def remote_digest(address: naming.RegistryAddress, registry: RegistryEndpoint, repo: str, tag: str) -> str | None:
     """The manifest digest the registry serves for repo:tag, or None when unknown or unreachable."""
-    scheme = "http" if address.plain_http else "https"
-    url = f"{scheme}://{address.host_port}/v2/{repo}/manifests/{tag}"
-    auth = (registry.username, registry.password)
-    headers = {"Accept": _MANIFEST_TYPES}
+    return oci.Registry(address, registry.username, registry.password).digest(repo, tag)
+
+
+def publish_documented_alias(registry: oci.Registry, repo: str, name: str, version: str) -> None:
+    """Publish a pushed chart under the documented URL's repository name too (see naming)."""
+    alias = naming.documented_path_repository(repo, name, version)
+    if alias is None:
+        return
+    tag = version.replace("+", "_")
     try:
-        with httpx.Client(timeout=10) as client:
-            reply = client.head(url, headers=headers, auth=auth)
-            challenge = reply.headers.get("www-authenticate", "")
-            if reply.status_code == 401 and challenge.lower().startswith("bearer"):
-                token = _bearer_token(client, challenge[len("bearer") :].strip(), auth)
-                if token is None:
-                    return None
-                reply = client.head(url, headers={**headers, "Authorization": f"Bearer {token}"})
-    except httpx.HTTPError:
-        return None
-    return reply.headers.get("docker-content-digest") if reply.status_code == 200 else None
+        registry.copy(f"{repo}/charts/{name}", tag, alias, tag)
+    except oci.RegistryProblem as exc:
+        raise ConformanceError(f"publishing {name} {version} as {alias}:{tag} failed: {exc}") from None
 
 
 def _login(helm: Helm, address: naming.RegistryAddress, registry: RegistryEndpoint) -> None:
@@ -121,13 +104,17 @@ def push(
     store = cache.Store(out)
     helm = helm or helm_for(out)
 
+    oci_registry = oci.Registry(address, registry.username, registry.password)
+
     def still_there(chart: BuiltChart, record: dict[str, str]) -> bool:
         if not verify_remote:
             return True
         repo = f"{repository}/charts/{chart.case.chart_name}"
         tag = chart.case.chart_version.replace("+", "_")
+        alias = naming.documented_path_repository(repository, chart.case.chart_name, chart.case.chart_version)
         # The same tag may since hold another run's chart, or the registry may have lost its storage.
-        return remote_digest(address, registry, repo, tag) == record["digest"]
+        return oci_registry.digest(repo, tag) == record["digest"] and (
+            alias is None or oci_registry.digest(alias, tag) == record["digest"])
 
     keys = {
         chart.case.id: cache.push_key(
@@ -163,7 +150,8 @@ def push(
             _login(session, address, registry)
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [
-                    pool.submit(_push_one, session, chart, address, repository, registry.password)
+                    pool.submit(_push_and_alias, session, oci_registry, chart, address, repository,
+                                registry.password)
                     for chart, _ in misses
                 ]
         failures = [f.exception() for f in futures if f.exception() is not None]
@@ -188,6 +176,13 @@ def push(
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             raise ConformanceError(f"{failures[0]}{more}")
     return [results[chart.case.id] for chart in charts]
+
+
+def _push_and_alias(helm: Helm, registry: oci.Registry, chart: BuiltChart, address: naming.RegistryAddress,
+                    repo: str, password: str) -> str:
+    digest = _push_one(helm, chart, address, repo, password)
+    publish_documented_alias(registry, repo, chart.case.chart_name, chart.case.chart_version)
+    return digest
 
 
 def _pushed(chart: BuiltChart, address: naming.RegistryAddress, repo: str, digest: str, cached: bool) -> PushedChart:

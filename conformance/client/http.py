@@ -26,6 +26,7 @@ from conformance.target.config import Endpoint, TargetConfig
 
 API = "/v2/nvcf"
 PROBLEM_FIELDS = ("type", "title", "status", "detail")
+REQUIRED_PROBLEM_FIELDS = ("status", "detail")
 FUNCTION_STATUSES = ("ACTIVE", "DEPLOYING", "ERROR", "INACTIVE", "DELETED", "DEGRADED", "DEGRADING")
 # Keys whose string values explain a failure; echoed request fields (helmChart, name, ...) are
 # deliberately not among them, or every refusal would "name" the chart it was sent.
@@ -43,15 +44,28 @@ class ProblemDetails:
     instance: str | None
     media_type: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    malformed: frozenset[str] = frozenset()  # members present with a value that is not a string
+
+    @property
+    def effective_type(self) -> str:
+        """RFC 9457 §3.1.1: an absent `type` means `about:blank` (Spring leaves it out of validation 400s)."""
+        return self.type or "about:blank"
 
     def problems_with_shape(self, http_status: int) -> list[str]:
-        """Why this is not a conformant problem document for an answer with `http_status` (empty: it is)."""
+        """Why this is not a conformant problem document for an answer with `http_status` (empty: it is).
+
+        The rule asks for the media type, a `status` equal to the HTTP status and a `detail`; `type` and
+        `title` are optional members (RFC 9457 §3.1), but when present they must be strings.
+        """
         found = []
         if not self.media_type.startswith("application/problem+json"):
             found.append(f"content type is {self.media_type or 'missing'}, not application/problem+json")
-        for name in PROBLEM_FIELDS:
+        for name in REQUIRED_PROBLEM_FIELDS:
             if getattr(self, name) in (None, ""):
                 found.append(f"member '{name}' is missing")
+        for name in ("type", "title"):
+            if name in self.malformed:
+                found.append(f"member '{name}' is not a string")
         if self.status is not None and self.status != http_status:
             found.append(f"member 'status' is {self.status}, the HTTP status is {http_status}")
         return found
@@ -113,6 +127,7 @@ class Reply:
             instance=_str_or_none(body.get("instance")),
             media_type=self.media_type,
             extra={k: v for k, v in body.items() if k not in (*PROBLEM_FIELDS, "instance")},
+            malformed=frozenset(k for k in ("type", "title") if k in body and not isinstance(body[k], str)),
         )
 
     @property

@@ -54,8 +54,10 @@ def slug(rule: str) -> str:
 
 def run_command(rules: Sequence[str], profiles: Sequence[str], target: Path, report_dir: Path, run_id: str,
                 manifest: Path | None, workers: int | None = None) -> list[str]:
+    # No preflight: the shared environment is checked once by the baseline, and a mutant must be judged by
+    # its rule's tests, not stopped by a set-up check that happens to touch what it breaks.
     cmd = [sys.executable, "-m", "conformance.cli", "run", "--target-config", str(target), "--run-id", run_id,
-           "--report-dir", str(report_dir)]
+           "--report-dir", str(report_dir), "--no-preflight"]
     for rule in rules:
         cmd += ["--rule", rule]
     for profile in profiles:

@@ -51,9 +51,10 @@ class MutantServer:
             "registry": {"address": reg.address, "username": reg.username, "password": reg.password},
             "kubeconfig": str(self.env.kubeconfig),
         }
+        data["deployment"] = {"instance_type_grammar": True}  # the reference names types by the documented grammar
         if shapes:
             data["gpu_shapes"] = shapes
-            data["deployment"] = {"gpu": min(shapes, key=lambda s: s["gpus_per_node"])["gpu"]}
+            data["deployment"]["gpu"] = min(shapes, key=lambda s: s["gpus_per_node"])["gpu"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         path.chmod(0o600)  # it holds the mutant's token and the registry password

@@ -8,6 +8,7 @@ the two differ when, say, the backend runs in a cluster that sees the registry u
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 from collections.abc import Iterable, Iterator
@@ -68,7 +69,10 @@ class ChartRef:
         return body
 
     def with_helm_chart(self, helm_chart: str) -> ChartRef:
-        return ChartRef(**{**self.__dict__, "helm_chart": helm_chart})
+        return dataclasses.replace(self, helm_chart=helm_chart)
+
+    def with_inference_url(self, inference_url: str) -> ChartRef:
+        return dataclasses.replace(self, inference_url=inference_url)
 
 
 class ChartSet:
@@ -195,8 +199,8 @@ def push_variant(ctx: Any, chart: ChartRef, *, version: str, drop: tuple[str, ..
     import tarfile
     import tempfile
 
-    from conformance.charts import pipeline
-    from conformance.charts.push import _DIGEST
+    from conformance.charts import oci, pipeline
+    from conformance.charts.push import _DIGEST, publish_documented_alias
 
     target: TargetConfig = ctx.target
     entry = read_shared(ctx.results_dir).get(chart.case) or {}
@@ -232,6 +236,7 @@ def push_variant(ctx: Any, chart: ChartRef, *, version: str, drop: tuple[str, ..
         match = _DIGEST.search(pushed.output)
         if pushed.returncode != 0 or match is None:
             raise ConformanceError(f"helm push of the {chart.case} variant failed: {pushed.last_error_line()}")
+        publish_documented_alias(oci.Registry(address, creds[1], creds[2]), repository, chart.chart, version)
     backend = naming.registry_address(target.registry_address or creds[0]).host_port
     url = naming.helm_chart_url(backend, repository, chart.chart, version)
     return ChartRef(**{**chart.__dict__, "helm_chart": url, "version": version, "digest": match["digest"]})

@@ -2,7 +2,8 @@
 
 Every function version a test creates is registered twice: with the test's own `Functions` (cleaned
 at the test's teardown, failure or not) and with the session's `Janitor` (cleans whatever is left
-when the session ends, e.g. after Ctrl-C). Cleanup is undeploy, wait for INACTIVE, delete version.
+when the session ends, e.g. after Ctrl-C). Cleanup is undeploy, wait for INACTIVE, delete version;
+what cannot be removed becomes a `Leftover` with the full ids, which the report lists as a warning.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import itertools
 import re
 import secrets
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.client.errors import Nonconformant, TargetUnreachable, WaitTimeout
 from conformance.client.http import NvcfClient, Reply, StatusWatch
+from conformance.client.kserve import echo_request
 from conformance.errors import ConformanceError
+from conformance.report.model import Leftover
 
 from .charts import ChartRef
 
@@ -26,6 +30,10 @@ _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 class CleanupError(ConformanceError):
     """Something a test created could not be removed; reported as ERROR, never hides a FAIL."""
+
+    def __init__(self, leftovers: Sequence[Leftover]) -> None:
+        self.leftovers = tuple(leftovers)
+        super().__init__("; ".join(leftover.describe() for leftover in self.leftovers))
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,16 @@ class Created:
 class Janitor:
     """Session-wide list of versions not yet cleaned, shared by every test of one process."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_leftover: Callable[[Leftover], None] | None = None) -> None:
         self._pending: dict[tuple[str, str], Created] = {}
         self._lock = threading.Lock()
+        self._on_leftover = on_leftover
+
+    def left(self, leftovers: Iterable[Leftover]) -> None:
+        """Hand what cleanup could not remove to whoever records it (the plugin: the report's warnings)."""
+        if self._on_leftover is not None:
+            for leftover in leftovers:
+                self._on_leftover(leftover)
 
     def add(self, created: Created) -> None:
         with self._lock:
@@ -57,15 +72,27 @@ class Janitor:
     def sweep(self, client: NvcfClient) -> list[str]:
         problems = []
         for created in reversed(self.pending()):
-            problems += remove(client, created)
+            leftovers = try_remove(client, created)
+            self.left(leftovers)
+            problems += [leftover.describe() for leftover in leftovers]
             self.done(created)
         return problems
 
 
 def remove(client: NvcfClient, created: Created) -> list[str]:
     """Undeploy (if deployed), wait for INACTIVE, delete the version. Returns problems, never raises."""
+    return [leftover.describe() for leftover in try_remove(client, created)]
+
+
+def try_remove(client: NvcfClient, created: Created) -> list[Leftover]:
+    """`remove`, returning what could not be removed with its full ids."""
     fid, vid = created.function_id, created.version_id
-    problems: list[str] = []
+
+    def leftover(problem: str) -> Leftover:
+        # The ids travel as fields, not inside the text: messages get shortened, the ids must not be.
+        return Leftover(fid, vid, created.name, " ".join(problem.split()))
+
+    leftovers: list[Leftover] = []
     try:
         undeploy = client.delete_deployment(fid, vid)
         if undeploy.ok:
@@ -73,13 +100,13 @@ def remove(client: NvcfClient, created: Created) -> list[str]:
                 client.wait_for_status(fid, vid, {"INACTIVE", "NOT-FOUND"}, client.target.timeout("undeploy"),
                                        timeout_name="timeouts.undeploy")
             except WaitTimeout as exc:
-                problems.append(str(exc))
+                leftovers.append(leftover(f"undeploy: {exc}"))
         deleted = client.delete_version(fid, vid)
         if deleted.status_code not in (200, 202, 204, 404):
-            problems.append(f"could not delete {created.name} ({fid}/{vid}): {deleted.describe()}")
+            leftovers.append(leftover(f"delete: {deleted.describe()}"))
     except (TargetUnreachable, Nonconformant) as exc:
-        problems.append(f"could not clean up {created.name} ({fid}/{vid}): {exc}")
-    return problems
+        leftovers.append(leftover(str(exc)))
+    return leftovers
 
 
 @dataclass
@@ -100,8 +127,7 @@ class DeployedFunction:
 
     def infer(self, text: str = INFER_MODEL_TOKEN, **kwargs: Any) -> Any:
         """A KServe v2 echo inference through pexec (polling included)."""
-        body = {"inputs": [{"name": "INPUT0", "datatype": "BYTES", "shape": [1], "data": [text]}]}
-        return self.client.invoke(self.function_id, body, **kwargs)
+        return self.client.invoke(self.function_id, echo_request(text), **kwargs)
 
     def probe(self, path: str = "/probe", **kwargs: Any) -> Reply:
         """The mini-service's self-description (headers, env, mounted values, pod) via pass-through."""
@@ -172,22 +198,21 @@ class Functions:
     def deployed(self, chart: ChartRef, *, configuration: dict[str, Any] | None = None,
                  spec: dict[str, Any] | None = None, **body: Any) -> DeployedFunction:
         """Create, deploy and wait for ACTIVE; a refusal or ERROR is a FAIL (the chart must deploy)."""
-        created_reply = self.create(chart, **body)
-        if not created_reply.ok:
-            raise Nonconformant(f"function creation refused: {created_reply.describe()}", "refused-unexpectedly")
-        return self._active(chart, created_reply.field("function"), configuration, spec)
+        return self.activate(chart, self.create(chart, **body), configuration=configuration, spec=spec)
 
     def deployed_version(self, of: DeployedFunction, *, configuration: dict[str, Any] | None = None,
                          spec: dict[str, Any] | None = None) -> DeployedFunction:
         """Another version of `of`'s function from the same chart, deployed beside it and ACTIVE."""
-        created_reply = self.create_version(of.function_id, of.chart, name=of.name)
-        if not created_reply.ok:
-            raise Nonconformant(f"creating a second version refused: {created_reply.describe()}",
-                                "refused-unexpectedly")
-        return self._active(of.chart, created_reply.field("function"), configuration, spec)
+        created = self.create_version(of.function_id, of.chart, name=of.name)
+        return self.activate(of.chart, created, configuration=configuration, spec=spec)
 
-    def _active(self, chart: ChartRef, function: dict[str, Any], configuration: dict[str, Any] | None,
-                spec: dict[str, Any] | None) -> DeployedFunction:
+    def activate(self, chart: ChartRef, created: Reply, *, configuration: dict[str, Any] | None = None,
+                 spec: dict[str, Any] | None = None) -> DeployedFunction:
+        """Deploy a function the test created (its create answer) and wait for ACTIVE; anything else FAILs
+        (which the plugin turns into an ERROR when the run's set-up caused it)."""
+        if not created.ok:
+            raise Nonconformant(f"function creation refused: {created.describe()}", "refused-unexpectedly")
+        function = created.field("function")
         fid, vid, name = str(function["id"]), str(function["versionId"]), str(function.get("name"))
         if spec is None:
             spec = self.spec(chart, configuration=configuration)
@@ -204,10 +229,11 @@ class Functions:
         return DeployedFunction(chart, fid, vid, name, deploy, watch, self.client)
 
     def cleanup(self) -> None:
-        problems: list[str] = []
+        leftovers: list[Leftover] = []
         for created in reversed(self.created):
-            problems += remove(self.client, created)
+            leftovers += try_remove(self.client, created)
             self.janitor.done(created)
         self.created.clear()
-        if problems:
-            raise CleanupError("; ".join(problems))
+        if leftovers:
+            self.janitor.left(leftovers)
+            raise CleanupError(leftovers)

@@ -1,9 +1,14 @@
 """Outcome helpers: drive a case and accept exactly the rule's conformant outcome set.
 
-A refusal counts only when its error names the offending thing; the phase (function creation,
-deployment creation, deployment ERROR) is free within the rule's outcome set. Everything that is not
-conformant raises `Nonconformant` (an AssertionError: the test FAILs) with the observation's word
-from `NONCONFORMANT_OBSERVATIONS`; every accepted outcome is recorded on the test's result.
+A refusal is the MUST: its phase (function creation, deployment creation, deployment ERROR) is free
+within the rule's outcome set and its wording is not judged there, since implementations word their
+refusals differently (NVIDIA's validator prints `unsupported types: ["apps/v1.DaemonSet"]`, a volume's
+name, `service is not ClusterIP`). Whether the text names the offence is recorded on the item and
+reported as the SHOULD rule REFUSAL-NAMES-OFFENDER; that the refusal was caused by the offence is
+proven by the chart's fixed twin, which must deploy. A rule whose statement is about what a refusal
+names (a hook refused as a hook, not as its kind) brings a `judge`, and then the judge decides.
+Everything that is not conformant raises `Nonconformant` (an AssertionError: the test FAILs) with
+the observation's word from `NONCONFORMANT_OBSERVATIONS`; every accepted outcome is recorded.
 """
 
 from __future__ import annotations
@@ -15,16 +20,17 @@ from typing import Any
 from conformance.catalog import Rule
 from conformance.client.errors import Nonconformant, WaitTimeout
 from conformance.client.http import Reply
+from conformance.client.kserve import EchoAnswer
+from conformance.client.setup_faults import check_refusal
 
 from .charts import ChartRef
 from .functions import DeployedFunction, Functions
-from .results import ItemRecord
+from .results import ItemRecord, RefusalText
 
-REFUSALS = ("refused-at-creation", "refused-at-deployment", "deployment-error-naming-offender")
+REFUSALS = ("refused-at-creation", "refused-at-deployment", "deployment-error")
 
-# What a refusal's error names of the offence (for the observation), or None when it names nothing.
-# The default judge looks for any of the offender words; a rule whose offender word also occurs in
-# innocent names (a chart called hook-…) brings a stricter one.
+# What a refusal's error names of the offence, or None when it names nothing. Without a judge the
+# offender words are looked for (REFUSAL-NAMES-OFFENDER); a judge makes naming part of the rule itself.
 Judge = Callable[[str], str | None]
 
 
@@ -55,17 +61,20 @@ def _accept(rule: Rule, record: ItemRecord | None, outcome: str, detail: str) ->
     return Observation(outcome, detail)
 
 
-def _refusal(rule: Rule, record: ItemRecord | None, outcome: str, error: str, offenders: Sequence[str],
-             judge: Judge | None) -> Observation:
+def _refusal(functions: Functions, rule: Rule, record: ItemRecord | None, outcome: str, error: str,
+             offenders: Sequence[str], judge: Judge | None) -> Observation:
+    check_refusal(functions.client.target, error)  # a refusal for the registry's sake is no verdict
     named = judge(error) if judge is not None else names_offender(error, offenders)
     short = " ".join(error.split())[:300]
-    if named is None:
-        raise Nonconformant(
-            f"{outcome.replace('-', ' ')}, but the error does not name the offender "
-            f"({' or '.join(repr(o) for o in offenders)}): {short!r}",
-            "refused-not-naming-offender",
-        )
-    return _accept(rule, record, outcome, f"{outcome}: names {named!r}: {short}")
+    wanted = " or ".join(repr(o) for o in offenders)
+    if named is None and judge is not None:
+        raise Nonconformant(f"{outcome.replace('-', ' ')}, but the error does not name the offender ({wanted}) "
+                            f"as {rule.id} requires: {short!r}", "refused-not-naming-offender")
+    observation = _accept(rule, record, outcome, f"{outcome}: names {named!r}: {short}" if named else
+                          f"{outcome} (the error names none of {wanted}): {short or '(no reason given)'}")
+    if record is not None:
+        record.refusal = RefusalText(short, tuple(offenders), named)
+    return observation
 
 
 def expect_refused(
@@ -90,7 +99,7 @@ def expect_refused(
     """
     created = functions.create(chart, **(body or {}))
     if 400 <= created.status_code < 500:
-        return _refusal(rule, record, "refused-at-creation", created.error_text, offenders, judge)
+        return _refusal(functions, rule, record, "refused-at-creation", created.error_text, offenders, judge)
     if not created.ok:
         raise Nonconformant(f"function creation answered neither 2xx nor 4xx: {created.describe()}",
                             "unexpected-http-status")
@@ -98,7 +107,7 @@ def expect_refused(
     fid, vid = str(function["id"]), str(function["versionId"])
     deploy = functions.deploy(fid, vid, spec or functions.spec(chart, configuration=configuration))
     if 400 <= deploy.status_code < 500:
-        return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders, judge)
+        return _refusal(functions, rule, record, "refused-at-deployment", deploy.error_text, offenders, judge)
     if not deploy.ok:
         raise Nonconformant(f"deployment creation answered neither 2xx nor 4xx: {deploy.describe()}",
                             "unexpected-http-status")
@@ -140,14 +149,10 @@ def expect_deployed(
 def check_answers(deployed: DeployedFunction) -> str:
     """The mini-service's own KServe echo comes back through pexec."""
     token = f"nvcfc-{deployed.version_id[:8]}"
-    invocation = deployed.infer(token)
-    reply = invocation.final
+    reply = deployed.infer(token).final
     if reply.status_code != 200:
         raise Nonconformant(f"the ACTIVE function does not answer: {reply.describe()}", "wrong-answer")
-    outputs = reply.body.get("outputs") if isinstance(reply.body, dict) else None
-    if not outputs or outputs[0].get("data") != [token]:
-        raise Nonconformant(f"the answer is not the mini-service's echo of {token!r}: {reply.text[:300]!r}",
-                            "wrong-answer")
+    EchoAnswer.of(reply).echoes(token, reply)
     return "the mini-service answered through pexec"
 
 
@@ -191,13 +196,13 @@ def expect_deployed_or_refused(
     """
     created = functions.create(chart)
     if 400 <= created.status_code < 500:
-        return _refusal(rule, record, "refused-at-creation", created.error_text, offenders, judge)
+        return _refusal(functions, rule, record, "refused-at-creation", created.error_text, offenders, judge)
     created.expect(200, 201)
     function = created.field("function")
     fid, vid = str(function["id"]), str(function["versionId"])
     deploy = functions.deploy(fid, vid, functions.spec(chart, configuration=configuration))
     if 400 <= deploy.status_code < 500:
-        return _refusal(rule, record, "refused-at-deployment", deploy.error_text, offenders, judge)
+        return _refusal(functions, rule, record, "refused-at-deployment", deploy.error_text, offenders, judge)
     deploy.expect(200, 201, 202)
     settled = _settle(functions, rule, record, chart, function, deploy, offenders, judge, "timeouts.deploy_active")
     if isinstance(settled, Observation):
@@ -221,6 +226,5 @@ def _settle(functions: Functions, rule: Rule, record: ItemRecord | None, chart: 
         raise Nonconformant(f"neither refused nor ACTIVE: {exc}", "timed-out") from None
     if watch.final == "ERROR":
         reason = functions.client.failure_reason(fid, vid)
-        return _refusal(rule, record, "deployment-error-naming-offender", reason or "(no reason given)", offenders,
-                        judge)
+        return _refusal(functions, rule, record, "deployment-error", reason, offenders, judge)
     return DeployedFunction(chart, fid, vid, str(function.get("name")), deploy, watch, functions.client)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import sys
 import threading
@@ -15,14 +16,17 @@ import pytest
 from conformance.catalog import Rule
 from conformance.catalog.schema import EXCLUSIVE_PROFILES
 from conformance.client.http import NvcfClient
+from conformance.client.setup_faults import setup_cause
 from conformance.errors import ConformanceError
 from conformance.target.config import TargetConfig, load_target
 
 from . import charts as chart_files
+from . import grpc_spelling as spelling
 from . import results
 from .charts import ChartRef, ChartSet
 from .context import CONTEXT_KEY, RunContext, choose_run_id, context, default_results_dir, shared_catalog
 from .functions import Functions, Janitor
+from .grpc_spelling import GrpcSpelling
 from .options import MARKERS, add_options, split_values
 from .outcomes import (
     Observation,
@@ -79,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
         cases=frozenset(split_values(config.getoption("nvcf_cases"))),
     )
     config.stash[CONTEXT_KEY] = ctx
+    config.pluginmanager.register(_CollectedRecorder(ctx), "nvcf-conformance-collected")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(ctx), "nvcf-conformance-xdist")
     _install_sigterm(config)
@@ -187,6 +192,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = selected
 
 
+class _CollectedRecorder:
+    """Records the items left to run once every plugin has deselected (-k, --rule), so the report can tell
+    an interrupted rule from a passed one. Under xdist each worker collects (the controller does not)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        rule_of = {item.nodeid: item.stash[ITEM_KEY].rule_id for item in session.items if ITEM_KEY in item.stash}
+        results.write_collected(self.ctx, rule_of)
+
+
 # ── results ─────────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -209,10 +226,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     record.seconds += report.duration
     results.classify(record, report, call, item_rule(item).level)
+    if record.status == "FAIL" and report.when == "call":
+        # A FAIL must be the implementation's: a registry gone away, or a backend reporting it cannot
+        # reach or pull from it, makes it an ERROR of the run's set-up instead.
+        cause = setup_cause(context(item.config).target, record.message)
+        if cause is not None:
+            record.status, record.message = "ERROR", results.one_line(cause)
     if report.when == "teardown":
         ctx = context(item.config)
         manifest = chart_files.read_shared(ctx.results_dir)
-        results.write_result(ctx, results.finish(record, item, ctx, manifest))
+        result = results.finish(record, item, ctx, manifest)
+        results.write_result(ctx, result)
+        naming = results.naming_result(record, result, ctx)
+        if naming is not None:
+            results.write_result(ctx, naming)
     return report
 
 
@@ -255,7 +282,8 @@ def run_id(run_context: RunContext) -> str:
 def _session_client(pytestconfig: pytest.Config, target: TargetConfig) -> Iterator[NvcfClient]:
     client = NvcfClient(target)
     # The janitor uses a client of its own: the per-test clients' transcripts end with their tests.
-    pytestconfig.stash[_JANITOR_KEY] = (Janitor(), NvcfClient(target))
+    janitor = Janitor(on_leftover=functools.partial(results.write_leftover, context(pytestconfig)))
+    pytestconfig.stash[_JANITOR_KEY] = (janitor, NvcfClient(target))
     yield client
     client.close()
 
@@ -290,6 +318,23 @@ def grpc_invoker(target: TargetConfig, nvcf: NvcfClient) -> Iterator[Any]:
     invoker = GrpcInvoker(target, transcript=nvcf.transcript, redactor=nvcf.redactor)
     yield invoker
     invoker.close()
+
+
+@pytest.fixture(scope="session")
+def grpc_spelling(run_context: RunContext, charts: ChartSet, _session_client: NvcfClient) -> GrpcSpelling:
+    """The `inferenceUrl` the backend honours for gRPC (configured, or detected once per run)."""
+    chart = charts["grpc"]
+    name = f"nvcfc-{run_context.run_id}-grpc-detect"
+    configured = str(run_context.target["nvcf.grpc_inference_url"])
+    return spelling.shared(run_context.results_dir,
+                           lambda: spelling.detect(_session_client, chart, name, configured))
+
+
+@pytest.fixture
+def grpc_chart(chart: ChartRef, grpc_spelling: GrpcSpelling, record: ItemRecord) -> ChartRef:
+    """This test's chart with the gRPC `inferenceUrl` the backend honours (noted on the result)."""
+    record.note_fact(f"gRPC functions created with inferenceUrl {grpc_spelling.url} ({grpc_spelling.how})")
+    return chart.with_inference_url(grpc_spelling.url)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,10 @@ Exit codes (run, report build, repro):
   1  non-conformant: a MUST rule failed (this outranks errors elsewhere: it is already established)
   2  no verdict: config or environment error, an ERROR result, an incomplete/interrupted run, pytest
      usage/internal error, nothing collected, or the harness parts are missing
-`report verify`: 0 intact, 1 tampered (or no digest), 2 unreadable.
+`report verify`: 0 intact, 1 tampered (or no digest), 2 unreadable. Intact means the YAML's content
+digest holds, no key is given twice, and every file of its folder matches the YAML's `files:` manifest
+(missing or changed files, and files added under results/, repro/ or allure-results/, are tampering;
+other added files are a warning). See conformance/report/manifest.py.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from conformance.errors import ConfigError, ConformanceError
 from conformance.paths import REPORTS, ROOT
 from conformance.report import digest
 from conformance.report.build import BuiltReport, build_report
-from conformance.report.load import META_FILE, RESULTS_GLOB, load_results
-from conformance.report.model import RunMeta
+from conformance.report.load import COLLECTED_GLOB, LEFTOVERS_GLOB, META_FILE, RESULTS_GLOB, load_results
+from conformance.report.model import GRPC_FACT_FILE, RunMeta
 from conformance.report.repro import RERUN_JSON
-from conformance.report.verdict import Selection
+from conformance.report.verdict import INCOMPLETE, Selection
+from conformance.report.verify import verify_report
 from conformance.run import credentials
 from conformance.run.pytest_runner import PYTEST_TESTS_FAILED, pytest_command, run_pytest
 
@@ -86,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--report-dir", type=Path, metavar="DIR", help="report folder (default: reports/<run-id>)")
     run.add_argument("--charts-manifest", type=Path, metavar="FILE",
                      help="chart manifest of `charts push` (default: <report-dir>/charts.json when present)")
+    run.add_argument("--no-preflight", action="store_true", default=os.environ.get("NVCF_NO_PREFLIGHT") == "1",
+                     help="skip the set-up checks before the suites (see `nvcf-conformance preflight`; "
+                          "also NVCF_NO_PREFLIGHT=1)")
     run.add_argument("--suites", type=Path, default=None, help=argparse.SUPPRESS)
     # Hidden: the project's own tests (and `repro` of their bundles) drive a stand-in plugin and suites.
     run.add_argument("--plugin", default=os.environ.get("NVCF_PYTEST_PLUGIN", DEFAULT_PLUGIN), help=argparse.SUPPRESS)
@@ -112,10 +119,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="the run's --case selection (default: read from the recorded command)")
     build.set_defaults(func=cmd_report_build)
     verify = report_sub.add_parser(
-        "verify", help="check a report's content digest",
-        description="Exit 0 when the report is intact, 1 when it was changed (or has no digest), 2 unreadable.",
+        "verify", help="check a report's content digest and every file of its folder",
+        description="Check conformance-report.yaml's content digest, then every file of its folder against "
+        "the manifest inside it. Exit 0 when the report is intact, 1 when it was changed (a file missing, "
+        "edited, or added under results/, repro/ or allure-results/; a key given twice; no digest), "
+        "2 unreadable. Other added files (notes beside the report) are a warning.",
     )
     verify.add_argument("path", type=Path, metavar="PATH", help="conformance-report.yaml or its folder")
+    verify.add_argument("--yaml-only", action="store_true",
+                        help="check only the YAML's digest (when it travels without its folder)")
     verify.set_defaults(func=cmd_report_verify)
     report.set_defaults(func=lambda _args: (report.print_help(), 2)[1])
 
@@ -149,8 +161,10 @@ def _clear_results(results_dir: Path) -> None:
     # A reused report folder must not merge the previous attempt's results into this one, nor hand its
     # chart URLs (another run id, perhaps a registry long gone) to this run's tests.
     results_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*results_dir.glob(RESULTS_GLOB), results_dir / META_FILE, results_dir / CHARTS_FILE]:
-        stale.unlink(missing_ok=True)
+    stale = [*results_dir.glob(RESULTS_GLOB), *results_dir.glob(COLLECTED_GLOB), *results_dir.glob(LEFTOVERS_GLOB),
+             results_dir / META_FILE, results_dir / CHARTS_FILE, results_dir / GRPC_FACT_FILE]
+    for path in stale:
+        path.unlink(missing_ok=True)
 
 
 def _print_outcome(built: BuiltReport, out: TextIO | None = None) -> None:
@@ -160,6 +174,11 @@ def _print_outcome(built: BuiltReport, out: TextIO | None = None) -> None:
     print(f"run {meta.run_id}: {meta.implementation} {meta.implementation_version}", file=out)
     for reason in ctx.incomplete_reasons:
         print(f"  INCOMPLETE: {reason}", file=out)
+    unfinished = [o.rule_id for o in ctx.outcomes if o.status == INCOMPLETE]
+    if unfinished:
+        print(f"  INCOMPLETE rule(s), not every item ran: {', '.join(unfinished)}", file=out)
+    for leftover in ctx.leftovers:
+        print(f"  CLEANUP FAILED, delete by hand: {leftover.describe()}", file=out)
     width = max((len(v.profile) for v in ctx.verdicts), default=8) + 2
     for v in ctx.verdicts:
         reason = f"  {'; '.join(v.reasons)}" if v.reasons else ""
@@ -195,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if manifest is None and (report_dir / "charts.json").is_file():
         manifest = report_dir / "charts.json"
     _clear_results(results_dir)
+    setup_problem = None if args.no_preflight else _preflight(target_config, run_id, results_dir, manifest)
     cmd = pytest_command(
         suites, plugin=args.plugin, run_id=run_id, results_dir=results_dir, profiles=args.profile,
         rules=args.rule, cases=args.case, target_config=target_config,
@@ -206,6 +226,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                        implementation_version="unknown", profiles=tuple(args.profile), target={},
                        started_at=datetime.now(UTC).isoformat(timespec="seconds"), complete=False,
                        command=shlex.join(cmd[1:]))
+    if setup_problem is not None:
+        # One line says what to fix; the report says the same and judges nothing.
+        print(f"nvcf-conformance: error: {setup_problem}", file=sys.stderr)
+        built = build_report(results_dir, report_dir, secrets=credentials.collect(target_config),
+                             selection=Selection(_split(args.rule), _split(args.case)), target_config=target_config,
+                             extra_incomplete=[setup_problem], fallback_meta=fallback)
+        _print_outcome(built)
+        return 2
     outcome = run_pytest(cmd)
     problems = [p for p in (outcome.problem(),) if p] + _reconcile(outcome.returncode, results_dir)
     built = build_report(
@@ -217,6 +245,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.interrupted or problems:
         return 2
     return built.exit_code
+
+
+def _preflight(target_config: Path | None, run_id: str, results_dir: Path, manifest: Path | None) -> str | None:
+    """The set-up problem that makes this run pointless, in one line, or None."""
+    from conformance.preflight.cli import run_preflight
+
+    failed = run_preflight(target_config, run_id, results_dir, manifest)
+    if failed is None:
+        return None
+    return f"preflight: {failed.name}: {failed.detail}" + (f" — {failed.fix}" if failed.fix else "")
 
 
 # ── report ───────────────────────────────────────────────────────────────────────────────────────
@@ -266,16 +304,21 @@ def cmd_report_build(args: argparse.Namespace) -> int:
 
 def cmd_report_verify(args: argparse.Namespace) -> int:
     try:
-        document = digest.verify(args.path)
+        verified = verify_report(args.path, files=not args.yaml_only)
     except digest.Unreadable as exc:
         print(f"unreadable: {exc}", file=sys.stderr)
         return 2
     except digest.DigestProblem as exc:
         print(f"TAMPERED: {exc}", file=sys.stderr)
         return 1
+    for path in verified.added:
+        print(f"warning: {path} is not part of the report (added after it was written)", file=sys.stderr)
+    document = verified.document
     verdicts = ", ".join(f"{p}={v.get('verdict')}" for p, v in (document.get("verdicts") or {}).items()
                          if isinstance(v, dict))
-    print(f"ok: {digest.report_path(args.path)} (run {document.get('run_id')}, {verdicts or 'no verdicts'})")
+    checked = "YAML only" if args.yaml_only else f"{verified.files} files"
+    print(f"ok: {digest.report_path(args.path)} (run {document.get('run_id')}, {verdicts or 'no verdicts'}; "
+          f"{checked})")
     return 0
 
 

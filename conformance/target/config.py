@@ -29,6 +29,8 @@ from conformance.errors import ConfigError, ConformanceError
 
 REDACTED = "***"
 DEFAULT_CSP = "ON-PREM"
+PEXEC_HOSTS = ("invocation", "api")
+GRPC_INFERENCE_URLS = ("auto", "/gRPC", "/grpc")
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,18 @@ KEYS: Mapping[str, Key] = {
     ),
     "nvcf.api_url": Key("str", "NVCF_API_URL", None, "plain management URL of a hosted target"),
     "nvcf.invoke_url": Key("str", "NVCF_INVOKE_URL", None, "plain pexec URL (default: the API URL)"),
+    "nvcf.pexec_host": Key(
+        "str", "NVCF_PEXEC_HOST", "invocation",
+        "self-hosted: the Host pexec and its status polls go to, `invocation` (invocation.<gw>, as NVIDIA's "
+        "gateway routes them) or `api` (api.<gw>, for a backend that serves pexec beside management)",
+    ),
     "nvcf.grpc": Key("str", "NVCF_GRPC_ADDR", None, "gRPC invocation endpoint host:port"),
     "nvcf.grpc_tls": Key("bool", "NVCF_GRPC_TLS", None, "TLS for gRPC (default: on for port 443 only)"),
+    "nvcf.grpc_inference_url": Key(
+        "str", "NVCF_GRPC_INFERENCE_URL", "auto",
+        "the inferenceUrl that makes a helm function gRPC for the gRPC rules other than GRPC-URL-MARKS-FUNCTION: "
+        "/gRPC (the docs), /grpc (NVIDIA's code), or auto (detected once per run from health.protocol)",
+    ),
     "nvcf.token": Key("str", "NVCF_TOKEN", None, "management bearer token", secret=True),
     "nvcf.api_key": Key("str", "NVCF_API_KEY", None, "invocation bearer key (default: the token)", secret=True),
     "registry.address": Key(
@@ -84,12 +96,19 @@ KEYS: Mapping[str, Key] = {
         "str", "NVCF_INSTANCE_TYPE", None, "single-node instance type (default <CSP>.GPU.<gpu>_1x)"
     ),
     "deployment.csp": Key("str", "NVCF_CSP", DEFAULT_CSP, "the <CSP> part of instance types the harness builds"),
+    "deployment.instance_type_grammar": Key(
+        "bool", "NVCF_INSTANCE_TYPE_GRAMMAR", False,
+        "the backend names every instance type `<CSP>.GPU.<GPU>_<n>x[.x<nodes>]` (default: names are free text, "
+        "as on statically configured NVIDIA clusters; the configured type is then used as given)",
+    ),
     "deployment.backend": Key("str", "NVCF_BACKEND", None, "legacy `backend` of deployment specifications"),
     "deployment.clusters": Key("list", "NVCF_CLUSTERS", [], "`clusters` of deployment specifications"),
     "deployment.min_instances": Key("int", None, 1, "minInstances of test deployments"),
     "deployment.max_instances": Key("int", None, 1, "maxInstances of test deployments"),
     "gpu_shapes": Key(
-        "shapes", None, [], "GPU node shapes the backend offers: [{gpu, gpus_per_node, nodes}] (multi-node cases)"
+        "shapes", None, [],
+        "GPU node shapes the backend offers: [{gpu, gpus_per_node, nodes, instance_types?}] (multi-node cases); "
+        "instance_types maps a node count to the backend's name for a type of that many whole nodes",
     ),
     "timeouts.http": Key("float", "NVCF_TIMEOUT_HTTP", 30.0, "one HTTP request to the API"),
     "timeouts.create": Key("float", "NVCF_TIMEOUT_CREATE", 120.0, "function creation (may pull the chart)"),
@@ -107,16 +126,27 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+INSTANCE_TYPE_GRAMMAR = re.compile(r"^(?P<csp>[^.]+)\.GPU\.(?P<gpu>[^_]+)_(?P<n>\d+)x(?:\.x(?P<nodes>\d+))?$")
+
+
 @dataclass(frozen=True)
 class GpuShape:
-    """A kind of GPU node the backend offers: `nodes` of them with `gpus_per_node` GPUs each."""
+    """A kind of GPU node the backend offers: `nodes` of them with `gpus_per_node` GPUs each.
+
+    `instance_types` holds the backend's own names for types of N whole nodes, as (N, name) pairs,
+    for backends whose names do not follow the documented grammar.
+    """
 
     gpu: str
     gpus_per_node: int
     nodes: int
+    instance_types: tuple[tuple[int, str], ...] = ()
 
     def instance_type(self, csp: str, nodes: int = 1, gpus: int | None = None) -> str:
-        """`<CSP>.GPU.<gpu>_<n>x[.x<nodes>]`."""
+        """The backend's name for `nodes` whole nodes when it gave one, else `<CSP>.GPU.<gpu>_<n>x[.x<nodes>]`."""
+        named = dict(self.instance_types)
+        if gpus is None and nodes in named:
+            return named[nodes]
         n = self.gpus_per_node if gpus is None else gpus
         return f"{csp}.GPU.{self.gpu}_{n}x" + (f".x{nodes}" if nodes > 1 else "")
 
@@ -167,8 +197,12 @@ class TargetConfig:
 
     @property
     def pexec(self) -> Endpoint:
+        """Where pexec and `/pexec/status` go. Self-hosted NVCF serves them from its invocation service
+        (`invocation.<gw>`); its API host only has a stub that answers 404."""
         if self.values["nvcf.invoke_url"]:
             return Endpoint(str(self.values["nvcf.invoke_url"]).rstrip("/"))
+        if self.self_hosted and self.values["nvcf.pexec_host"] == "invocation":
+            return Endpoint(self.api.base_url, f"invocation.{self.gateway_domain}")
         return self.api
 
     def passthrough(self, function_id: str, version_id: str | None = None) -> Endpoint:
@@ -238,7 +272,7 @@ class TargetConfig:
         gpu = str(self.values["deployment.gpu"])
         spec: dict[str, Any] = {
             "gpu": gpu,
-            "instanceType": self.values["deployment.instance_type"] or f"{self.values['deployment.csp']}.GPU.{gpu}_1x",
+            "instanceType": _instance_type(self.values),
             "minInstances": self.values["deployment.min_instances"],
             "maxInstances": self.values["deployment.max_instances"],
         }
@@ -264,12 +298,17 @@ class TargetConfig:
             if KEYS[key].secret:
                 value = REDACTED if value else None
             elif key == "gpu_shapes":
-                value = [s.__dict__ for s in value]
+                value = [{**s.__dict__, "instance_types": dict(s.instance_types)} for s in value]
             elif key == "nvcf.gateway" or key.endswith("_url") or key.endswith("address"):
                 value = _strip_userinfo(value)
             out[key] = value
         out["sources"] = dict(self.sources)
         return out
+
+
+def _instance_type(values: Mapping[str, Any]) -> str:
+    """The configured single-node instance type, or one GPU of `deployment.gpu` in the documented grammar."""
+    return str(values["deployment.instance_type"] or f"{values['deployment.csp']}.GPU.{values['deployment.gpu']}_1x")
 
 
 def _with_scheme(address: str) -> str:
@@ -372,6 +411,8 @@ def embedded_layer(load_state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         values["gpu_shapes"] = shapes
         single = min(shapes, key=lambda s: s["gpus_per_node"])
         values["deployment.gpu"] = single["gpu"]
+    # The embedded reference names its instance types by the documented grammar (and refuses others).
+    values["deployment.instance_type_grammar"] = True
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -467,9 +508,11 @@ def _shapes(value: Any, where: str, key: str) -> list[GpuShape]:
             raise ConfigError(f"{at}: expected a mapping {{gpu, gpus_per_node, nodes}}")
         raw = {str(k).replace("-", "_"): v for k, v in raw.items()}
         raw.setdefault("gpus_per_node", raw.pop("gpusPerNode", None))
-        unknown = sorted(set(raw) - {"gpu", "gpus_per_node", "nodes"})
+        if "instanceTypes" in raw:
+            raw.setdefault("instance_types", raw.pop("instanceTypes"))
+        unknown = sorted(set(raw) - {"gpu", "gpus_per_node", "nodes", "instance_types"})
         if unknown:
-            raise ConfigError(f"{at}: unknown key '{unknown[0]}' (known: gpu, gpus_per_node, nodes)")
+            raise ConfigError(f"{at}: unknown key '{unknown[0]}' (known: gpu, gpus_per_node, nodes, instance_types)")
         gpu = raw.get("gpu")
         if not isinstance(gpu, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", gpu):
             raise ConfigError(f"{at}: gpu: expected a GPU name such as L40S, got {gpu!r}")
@@ -479,8 +522,24 @@ def _shapes(value: Any, where: str, key: str) -> list[GpuShape]:
             if not isinstance(number, int) or isinstance(number, bool) or number < 1:
                 raise ConfigError(f"{at}: {name}: expected a whole number of at least 1, got {number!r}")
             numbers[name] = number
-        shapes.append(GpuShape(gpu, numbers["gpus_per_node"], numbers["nodes"]))
+        shapes.append(GpuShape(gpu, numbers["gpus_per_node"], numbers["nodes"], _named_types(raw, at)))
     return shapes
+
+
+def _named_types(raw: Mapping[str, Any], at: str) -> tuple[tuple[int, str], ...]:
+    named = raw.get("instance_types") or {}
+    if not isinstance(named, Mapping):
+        raise ConfigError(f"{at}: instance_types: expected a mapping of node count to instance type name")
+    pairs = []
+    for count, name in named.items():
+        try:
+            nodes = int(count)
+        except (TypeError, ValueError):
+            nodes = 0
+        if nodes < 1 or not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{at}: instance_types: expected <node count>: <name>, got {count!r}: {name!r}")
+        pairs.append((nodes, name.strip()))
+    return tuple(sorted(pairs))
 
 
 def _check(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
@@ -502,12 +561,24 @@ def _check(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
             raise ConfigError(f"{where('nvcf.gateway')}: nvcf.gateway: expected host:port or http(s)://host:port")
     if not values["nvcf.token"]:
         raise ConfigError("no NVCF token configured: set nvcf.token in the target config or NVCF_TOKEN")
+    if values["nvcf.grpc_inference_url"] not in GRPC_INFERENCE_URLS:
+        raise ConfigError(f"{where('nvcf.grpc_inference_url')}: nvcf.grpc_inference_url: expected one of "
+                          f"{', '.join(GRPC_INFERENCE_URLS)}, got {values['nvcf.grpc_inference_url']!r}")
+    if values["nvcf.pexec_host"] not in PEXEC_HOSTS:
+        raise ConfigError(f"{where('nvcf.pexec_host')}: nvcf.pexec_host: expected one of {', '.join(PEXEC_HOSTS)}, "
+                          f"got {values['nvcf.pexec_host']!r}")
     grpc = values["nvcf.grpc"]
     if grpc and not re.fullmatch(r"[^\s/:]+:\d{1,5}|\[[0-9a-fA-F:]+\]:\d{1,5}", grpc):
         raise ConfigError(f"{where('nvcf.grpc')}: nvcf.grpc: expected host:port, got {grpc!r}")
     kubeconfig = values["kubeconfig"]
     if kubeconfig and not Path(kubeconfig).expanduser().is_file():
         raise ConfigError(f"{where('kubeconfig')}: kubeconfig: {kubeconfig} does not exist")
+    instance_type = _instance_type(values)
+    if values["deployment.instance_type_grammar"] and not INSTANCE_TYPE_GRAMMAR.match(instance_type):
+        raise ConfigError(
+            f"{where('deployment.instance_type')}: deployment.instance_type: {instance_type!r} is not "
+            "<CSP>.GPU.<GPU>_<n>x although deployment.instance_type_grammar says the backend uses that grammar"
+        )
     if values["deployment.min_instances"] > values["deployment.max_instances"]:
         raise ConfigError(
             f"{where('deployment.min_instances')}: deployment.min_instances must not exceed deployment.max_instances"

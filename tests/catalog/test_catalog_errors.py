@@ -95,6 +95,9 @@ def test_the_fixture_itself_loads(tmp_path: Path) -> None:
         ),
         pytest.param(_second(profiles=["security-current"]), "level", "SHOULD", id="security-must"),
         pytest.param(_second(params=["a", "a"]), "params", "twice", id="repeated-param"),
+        pytest.param(_drop("charts"), "charts", "required unless the rule is derived", id="no-charts-field"),
+        pytest.param(_second(derived="refusals"), "derived", "list no charts", id="derived-with-charts"),
+        pytest.param(_second(derived="everything"), "derived", "'everything'", id="unknown-derivation"),
     ],
 )
 def test_malformed_rule_names_file_rule_and_field(tmp_path: Path, mutate: Mutation, field: str, words: str) -> None:
@@ -141,3 +144,15 @@ def test_first_problem_in_document_order_is_reported(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     message = _error(tmp_path / "absent.yaml")
     assert "does not exist" in message
+
+
+def test_a_derived_rule_takes_the_charts_of_the_refusal_rules(tmp_path: Path) -> None:
+    def derive(doc: dict[str, Any]) -> None:
+        doc["rules"][0]["outcomes"] = ["refused-at-deployment"]
+        doc["rules"][0].update(charts=["kind-forbidden-daemonset", "kind-forbidden-ingress"],
+                               params=["DaemonSet", "Ingress"])
+        del doc["rules"][1]["charts"]
+        doc["rules"][1].update(level="SHOULD", derived="refusals", outcomes=["refusal-names-offender"])
+
+    catalog = load_catalog(_write(tmp_path, derive))
+    assert catalog["KIND-OTHER"].charts == ("kind-forbidden-daemonset", "kind-forbidden-ingress")

@@ -91,7 +91,7 @@ def test_every_outcome_is_from_the_vocabulary(catalog: Catalog) -> None:
 def test_refusals_always_allow_every_phase_the_docs_leave_open(catalog: Catalog) -> None:
     # The docs do not fix when a bad chart is caught; a rule that allows refusal at creation but not at
     # deployment (or the reverse) would fail a conformant implementation for its timing alone.
-    refusals = {"refused-at-creation", "refused-at-deployment", "deployment-error-naming-offender"}
+    refusals = {"refused-at-creation", "refused-at-deployment", "deployment-error"}
     deliberate = {
         "RESTRICTIONS-CHECKED-AT-CREATION",  # the SHOULD about timing itself
         "OVERRIDES-VALIDATED",  # values arrive with the deployment, so creation cannot see them

@@ -34,6 +34,21 @@ def test_each_case_trips_at_most_one_restriction(all_cases: list[Case]) -> None:
     assert {c.id: c.violates for c in all_cases if len(c.violates) > 1} == {}
 
 
+def test_offending_volumes_have_distinctive_names(overlay_cases: list[Case]) -> None:
+    # NVIDIA's validator names a refused volume by its name only: a name like "forbidden" or "data" would
+    # "match" any error, so a refusal could not be told to name the volume.
+    generic = {"forbidden", "volume", "data", "config", "cache", "tmp"}
+    names: dict[str, str] = {}
+    for case in overlay_cases:
+        if not case.id.startswith("volume-forbidden-"):
+            continue
+        for volume in (case.values.get("miniService") or {}).get("volumes") or []:
+            assert volume["name"] not in generic, f"{case.id}: volume {volume['name']!r} is not distinctive"
+            assert volume["name"] not in names, f"{case.id} and {names.get(volume['name'])} share a volume name"
+            names[volume["name"]] = case.id
+    assert len(names) == 10
+
+
 def test_chart_names_and_versions_are_unique(all_cases: list[Case]) -> None:
     pairs = [(c.chart_name, c.chart_version) for c in all_cases]
     assert len(pairs) == len(set(pairs))

@@ -21,14 +21,16 @@ pytestmark = pytest.mark.env
 SAMPLE = ("minimal-http", "version-dashed", "name-special")
 
 
-def _pull(helm: Helm, registry: RegistryEndpoint, ref: str, version: str, dest: Path) -> Path:
+def _pull(helm: Helm, registry: RegistryEndpoint, ref: str, version: str | None, dest: Path) -> Path:
     session = helm.with_registry_config(dest / "login.json")
     login = session.run(
         ["registry", "login", registry.address, "--username", registry.username, "--password-stdin", "--plain-http"],
         input_text=registry.password,
     )
     assert login.returncode == 0, login.output
-    pulled = session.run(["pull", ref, "--version", version, "--plain-http", "--destination", str(dest)])
+    # No version: helm takes the newest tag; --devel admits pre-releases, as NVIDIA's validator does (Devel=true).
+    chosen = ["--version", version] if version else ["--devel"]
+    pulled = session.run(["pull", ref, *chosen, "--plain-http", "--destination", str(dest)])
     assert pulled.returncode == 0, pulled.output
     (tgz,) = dest.glob("*.tgz")
     return tgz
@@ -53,6 +55,11 @@ def test_push_then_pull_round_trip(
         tgz = _pull(helm, registry, f"oci://{registry.address}/round-trip/charts/{name}", version, dest)
         assert tgz.name == chart.package.name
         assert cache.file_sha256(tgz) == chart.sha256  # the very package that was built
+        # The documented URL read as Helm (and NVIDIA's validator) reads it: a repository of that name.
+        as_helm_reads_it = tmp_path / f"documented-{chart.case.id}"
+        as_helm_reads_it.mkdir()
+        tgz = _pull(helm, registry, result.helm_chart, None, as_helm_reads_it)
+        assert cache.file_sha256(tgz) == chart.sha256
     # The login used for pushing does not outlive the push.
     assert not list(helm.home.glob("login-*"))
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 
+import httpx
 import pytest
 from fake_nvcf import FakeNvcf
 from harness_support import target_for
 
 from conformance.client import Nonconformant, NvcfClient, TargetServerError, TargetUnreachable, WaitTimeout
+from conformance.client.http import Reply
 
 
 def closed_port() -> int:
@@ -35,6 +37,26 @@ def test_problem_details_parsed_and_checked(fake: FakeNvcf) -> None:
     assert "DaemonSet" in reply.error_text
     with pytest.raises(Nonconformant, match="expected 200"):
         reply.expect(200)
+
+
+def _reply(status: int, body: object, media_type: str = "application/problem+json") -> Reply:
+    response = httpx.Response(status, json=body, headers={"content-type": media_type})
+    return Reply("POST", "/v2/nvcf/functions", response)
+
+
+@pytest.mark.parametrize(("body", "problems"), [
+    # Spring Framework 7 leaves `type` out of bean-validation 400s: RFC 9457 reads that as about:blank.
+    ({"title": "Bad Request", "status": 400, "detail": "Validation failed", "instance": "/v2/nvcf/functions"}, []),
+    ({"status": 400, "detail": "name must not be empty"}, []),
+    ({"type": 7, "title": "Bad Request", "status": 400, "detail": "x"}, ["member 'type' is not a string"]),
+    ({"type": "about:blank", "title": "Bad Request", "status": 400}, ["member 'detail' is missing"]),
+    ({"title": "Bad Request", "status": 404, "detail": "x"}, ["member 'status' is 404, the HTTP status is 400"]),
+])
+def test_problem_shape_follows_rfc_9457(body: dict[str, object], problems: list[str]) -> None:
+    problem = _reply(400, body).problem
+    assert problem is not None
+    assert problem.problems_with_shape(400) == problems
+    assert problem.effective_type == (body["type"] if isinstance(body.get("type"), str) else "about:blank")
 
 
 def test_server_error_on_the_api_is_an_environment_error_not_a_verdict(fake: FakeNvcf) -> None:

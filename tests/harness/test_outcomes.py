@@ -10,6 +10,7 @@ from harness_support import target_for
 
 from conformance.catalog import load_catalog
 from conformance.client import Nonconformant, NvcfClient, TargetServerError
+from conformance.client.setup_faults import SetupFault, setup_cause
 from conformance.plugin import ChartRef, ItemRecord, expect_deployed, expect_refused
 from conformance.plugin.functions import Functions, Janitor
 
@@ -22,7 +23,7 @@ CHART = ChartRef(case="kind-forbidden-daemonset", chart="kind-forbidden-daemonse
 
 @pytest.fixture
 def functions(fake: FakeNvcf) -> Iterator[Functions]:
-    client = NvcfClient(target_for(fake.address))
+    client = NvcfClient(target_for(fake.address, registry=False))
     factory = Functions(client, "t1", "main", Janitor())
     yield factory
     factory.cleanup()
@@ -52,7 +53,7 @@ def test_refused_at_deployment(fake: FakeNvcf, functions: Functions) -> None:
 def test_deployment_error_naming_offender(fake: FakeNvcf, functions: Functions) -> None:
     fake.state.script.final_status = "ERROR"
     fake.state.script.error_reason = "validation errors: [kind DaemonSet not allowed]"
-    assert refused(functions)[0] == "deployment-error-naming-offender"
+    assert refused(functions)[0] == "deployment-error"
 
 
 def test_modified_conformant_when_the_rule_allows_it(fake: FakeNvcf, functions: Functions) -> None:
@@ -61,12 +62,37 @@ def test_modified_conformant_when_the_rule_allows_it(fake: FakeNvcf, functions: 
 
 
 @pytest.mark.parametrize(
+    ("script", "outcome"),
+    [
+        ({"create_status": 400, "create_detail": "invalid chart"}, "refused-at-creation"),
+        ({"deploy_status": 400, "deploy_detail": "bad request"}, "refused-at-deployment"),
+        ({"final_status": "ERROR", "error_reason": "pods failed"}, "deployment-error"),
+        ({"final_status": "ERROR", "error_reason": ""}, "deployment-error"),
+    ],
+)
+def test_a_refusal_in_any_wording_is_conformant(fake: FakeNvcf, functions: Functions, script: dict[str, object],
+                                                 outcome: str) -> None:
+    # NVIDIA words refusals its own way ("service is not ClusterIP"): the refusal is the MUST, and what its
+    # text names is judged by REFUSAL-NAMES-OFFENDER, fed from the record.
+    for key, value in script.items():
+        setattr(fake.state.script, key, value)
+    observed, record = refused(functions)
+    assert observed == outcome
+    assert record.refusal is not None and record.refusal.named is None
+    assert record.refusal.offenders == ("DaemonSet",)
+
+
+def test_a_naming_refusal_is_recorded_as_naming(fake: FakeNvcf, functions: Functions) -> None:
+    fake.state.script.deploy_status = 400
+    fake.state.script.deploy_detail = 'Helm chart validation error(s): unsupported types: ["apps/v1.DaemonSet"]'
+    _, record = refused(functions)
+    assert record.refusal is not None and record.refusal.named == "DaemonSet"
+    assert "apps/v1.DaemonSet" in record.refusal.text
+
+
+@pytest.mark.parametrize(
     ("script", "observation"),
     [
-        ({"create_status": 400, "create_detail": "invalid chart"}, "refused-not-naming-offender"),
-        ({"deploy_status": 400, "deploy_detail": "bad request"}, "refused-not-naming-offender"),
-        ({"final_status": "ERROR", "error_reason": "pods failed"}, "refused-not-naming-offender"),
-        ({"final_status": "ERROR", "error_reason": ""}, "refused-not-naming-offender"),
         ({"final_status": "ACTIVE"}, "deployed-violating"),
         ({"final_status": "DEPLOYING"}, "timed-out"),
         ({"create_status": 302, "create_detail": "DaemonSet moved"}, "unexpected-http-status"),
@@ -152,6 +178,49 @@ def test_a_rule_may_bring_a_stricter_refusal_judge(fake: FakeNvcf, functions: Fu
         judge_saw.append(text)
         return "hook" if "hook " in text.replace("hook-agent", "") else None
 
-    with pytest.raises(Nonconformant, match="does not name the offender"):
+    with pytest.raises(Nonconformant, match="does not name the offender") as caught:
         refused(functions, judge=judge)
+    assert caught.value.outcome == "refused-not-naming-offender"
     assert judge_saw and "hook-agent" in judge_saw[0]
+
+
+@pytest.mark.parametrize("text", [
+    "helm chart URL must not point to private networks",
+    'run helm template: no credential was valid to pull chart "oci://10.0.0.9/r/charts/c-1.0.0.tgz"',
+    "registry 127.0.0.1:41234 cannot be reached (pull): dial tcp 127.0.0.1:41234: connect: connection refused",
+])
+def test_a_refusal_for_the_registrys_sake_is_a_setup_error(fake: FakeNvcf, functions: Functions, text: str) -> None:
+    # Accepting it would PASS a refusal rule on a broken set-up; it is neither PASS nor FAIL but ERROR.
+    fake.state.script.deploy_status, fake.state.script.deploy_detail = 400, text
+    with pytest.raises(SetupFault, match=r"set-up \(") as caught:
+        refused(functions)
+    assert not isinstance(caught.value, AssertionError)
+
+
+def test_a_registry_gone_mid_run_turns_refusals_and_failed_deployments_into_errors(fake: FakeNvcf) -> None:
+    client = NvcfClient(target_for(fake.address))  # names a registry on a port where nothing listens
+    factory = Functions(client, "t1", "main", Janitor())
+    try:
+        fake.state.script.deploy_status, fake.state.script.deploy_detail = 400, "kind DaemonSet is not allowed"
+        with pytest.raises(SetupFault, match="cannot be reached"):
+            refused(factory)
+        fake.state.script.deploy_status = 200
+        fake.state.script.final_status, fake.state.script.error_reason = "ERROR", "chart pull failed"
+        with pytest.raises(Nonconformant) as caught:
+            factory.deployed(CHART)
+        # The plugin asks this of every FAIL before recording it: here the registry explains it (ERROR).
+        cause = setup_cause(client.target, str(caught.value))
+        assert cause is not None and "cannot be reached" in cause
+    finally:
+        factory.cleanup()
+        client.close()
+
+
+def test_an_image_pull_failure_stays_a_verdict(fake: FakeNvcf, functions: Functions) -> None:
+    # Pull secrets are the implementation's job: a pod that cannot pull its image is its failure.
+    fake.state.script.final_status = "ERROR"
+    fake.state.script.error_reason = ('pod p container c: ErrImagePull: failed to pull image "r/i:1": registry r '
+                                      "requires credentials and the pod has no imagePullSecrets")
+    with pytest.raises(Nonconformant) as caught:
+        functions.deployed(CHART)
+    assert caught.value.outcome == "refused-unexpectedly"

@@ -200,6 +200,37 @@ def test_param(param): pass
     assert meta["target"]["nvcf.token"] == "***" and meta["finished_at"]
 
 
+@pytest.mark.parametrize(("detail", "naming"), [
+    ('Helm chart validation error(s) from NVCF ReVal service: unsupported types: ["apps/v1.DaemonSet"]', "PASS"),
+    ("Helm chart validation error(s) from NVCF ReVal service: object 2 is not valid", "FAIL"),
+])
+def test_a_refusal_yields_a_refusal_names_offender_result(run: Run, fake: FakeNvcf, detail: str,
+                                                          naming: str) -> None:
+    # The refusal is conformant in any wording (PASS of its rule); whether its text names the offence
+    # is the SHOULD rule REFUSAL-NAMES-OFFENDER, reported with the text.
+    fake.state.script.deploy_status, fake.state.script.deploy_detail = 400, detail
+    source = HEADER + """
+@pytest.mark.rule("FN-CREATE-HELM")
+@pytest.mark.case("minimal-http")
+def test_no_refusal(functions, chart, expect):
+    pass
+
+@pytest.mark.rule("CHART-MISSING-REFUSED")
+@pytest.mark.case("minimal-http")
+def test_missing(chart, expect):
+    expect.refused(chart, offenders=["DaemonSet"])
+"""
+    run(source)
+    lines = {(line["rule_id"], line["nodeid"].split("::", 1)[1]): line for line in run.lines()}
+    parent = lines[("CHART-MISSING-REFUSED", "test_missing")]
+    assert parent["status"] == "PASS" and parent["outcome"] == "refused-at-deployment"
+    derived = lines[("REFUSAL-NAMES-OFFENDER", "test_missing::names-offender")]
+    assert derived["status"] == naming and derived["level"] == "SHOULD"
+    assert derived["message"].startswith("CHART-MISSING-REFUSED: ") and "ReVal" in derived["message"]
+    assert derived["transcript"] == [] and derived["case"] == "minimal-http"
+    assert not any(rule == "REFUSAL-NAMES-OFFENDER" and node.startswith("test_no_refusal") for rule, node in lines)
+
+
 def test_cleanup_runs_when_the_test_fails(run: Run, fake: FakeNvcf) -> None:
     source = HEADER + """
 @pytest.mark.rule("LIFECYCLE-DEPLOY")

@@ -11,8 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +21,6 @@ from conformance.paths import ROOT
 
 API_SUITES = ("suites/test_function_api.py", "suites/test_deployment_api.py", "suites/test_invocation_api.py")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("reference")
-    state = home / "state.json"
-    cmd = [sys.executable, "-m", "conformance.cli", "reference", "serve", "--port", "0", "--db", str(home / "nvcf.db"),
-           "--tokens-file", str(home / "tokens.json"), "--state-file", str(state), "--log-file", str(home / "ref.log")]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while not state.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                pytest.fail(f"the reference server did not start: {err[-500:]}")
-            time.sleep(0.1)
-        info = json.loads(state.read_text())
-        tokens = json.loads((home / "tokens.json").read_text())["tokens"]
-        info["token"] = next(t for t, v in tokens.items() if v["name"] == "admin")
-        info["api_key"] = next(t for t, v in tokens.items() if v["name"] == "api-key")
-        info["home"] = home
-        yield info
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def run_suites(reference: dict[str, Any], registry: RegistryEndpoint, results: Path, *suites: str,
@@ -76,7 +45,10 @@ def run_suites(reference: dict[str, Any], registry: RegistryEndpoint, results: P
 
 def test_api_suites_pass_against_the_reference(reference: dict[str, Any], registry: RegistryEndpoint,
                                                tmp_path: Path) -> None:
-    proc, lines = run_suites(reference, registry, tmp_path / "results", *API_SUITES, extra=("--profile", "ext"))
+    # This reference has no back half, so deployments end in ERROR: the one API rule that is judged on
+    # an ACTIVE function is left to the full self-test below.
+    proc, lines = run_suites(reference, registry, tmp_path / "results", *API_SUITES, extra=(
+        "--profile", "ext", "--deselect", "suites/test_invocation_api.py::test_poll_seconds_above_max_refused"))
     problems = [f"{r['nodeid']}: {r['status']}: {r['message']}" for r in lines if r["status"] != "PASS"]
     assert proc.returncode == 0 and not problems, "\n".join(problems) or proc.stdout[-3000:]
     assert len(lines) >= 30

@@ -54,6 +54,15 @@ def test_self_hosted_routing_by_host_header() -> None:
     route = target.passthrough("fid", "vid")
     assert route.base_url == "http://10.0.0.1:8080" and route.host == "vid.fid.invocation.10.0.0.1:8080"
     assert target.api_key == "env-token-123"  # the token serves when no API key is configured
+    # pexec is served by the invocation service, as NVIDIA's gateway routes it (its API host 404s it).
+    assert target.pexec.base_url == "http://10.0.0.1:8080" and target.pexec.host == "invocation.10.0.0.1:8080"
+
+
+def test_pexec_on_the_api_host_when_the_target_says_so() -> None:
+    target = load_target(environ={**BASE, "NVCF_PEXEC_HOST": "api"}, load_state=no_state)
+    assert target.pexec.host == "api.10.0.0.1:8080"
+    with pytest.raises(ConfigError, match=r"nvcf\.pexec_host: expected one of invocation, api"):
+        load_target(environ={**BASE, "NVCF_PEXEC_HOST": "gateway"}, load_state=no_state)
 
 
 def test_gateway_domain_override() -> None:
@@ -148,3 +157,26 @@ def test_redacted_view_hides_every_secret() -> None:
         assert secret not in text
     assert target.redacted()["nvcf.token"] == "***"
     assert set(target.secrets()) >= {"env-token-123", "key-abc-999", "pw-xyz-777"}
+
+
+def test_instance_type_names_are_free_text_unless_the_grammar_is_declared(tmp_path: Path) -> None:
+    from suites._helpers import instance_parts, malformed_instance_type
+
+    # NVIDIA's statically configured clusters name instance types freely: that is no fault of the backend.
+    env = {**BASE, "NVCF_INSTANCE_TYPE": "gl40_1.br20_2xlarge", "NVCF_GPU": "L40"}
+    target = load_target(environ=env, load_state=no_state)
+    assert target.deployment_spec()["instanceType"] == "gl40_1.br20_2xlarge"
+    assert instance_parts(target) == {"csp": "ON-PREM", "gpu": "L40", "n": "1", "nodes": None}
+    assert malformed_instance_type(target, "no-gpu-count") == "ON-PREM.GPU.L40"
+    with pytest.raises(ConfigError, match=r"is not <CSP>\.GPU\.<GPU>_<n>x"):
+        load_target(environ={**env, "NVCF_INSTANCE_TYPE_GRAMMAR": "true"}, load_state=no_state)
+
+
+def test_gpu_shapes_may_name_their_instance_types(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+nvcf: {gateway: gw:1, token: t0ken}
+gpu_shapes: [{gpu: B200, gpus_per_node: 8, nodes: 2, instance_types: {1: b200-full, 2: b200-pair}}]
+""")
+    shape = load_target(path, environ={}, load_state=no_state).gpu_shapes[0]
+    assert shape.instance_type("DGXC") == "b200-full" and shape.instance_type("DGXC", nodes=2) == "b200-pair"
+    assert shape.instance_type("DGXC", nodes=2, gpus=4) == "DGXC.GPU.B200_4x.x2"  # only whole nodes are named
