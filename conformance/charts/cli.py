@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conformance.charts import manifest, naming, pipeline
+from conformance.charts import manifest, naming, oci, pipeline
 from conformance.charts.cases import load_cases
 from conformance.charts.pipeline import BuildReport
+from conformance.charts.prune import prune
 from conformance.env.registry import RegistryEndpoint
 from conformance.errors import ConfigError, ConformanceError
 
@@ -34,6 +35,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push.add_argument("--image", metavar="REPO:TAG", help="probe image the charts run (default from the base chart)")
     _registry_options(push)
     push.set_defaults(func=_push)
+
+    prune_cmd = actions.add_parser(
+        "prune", help="delete one run's charts from the registry (runs keep them by default, for repro bundles)")
+    prune_cmd.add_argument("--run-id", required=True, help="the run whose repository is emptied")
+    _registry_options(prune_cmd)
+    prune_cmd.set_defaults(func=_prune)
 
     lst = actions.add_parser("list", help="the cases with chart, version, digest, helmChart URL and rule ids")
     _common(lst)
@@ -109,6 +116,23 @@ def registry_from_args(args: argparse.Namespace) -> RegistryEndpoint:
             "the embedded environment reports no registry (see `nvcf-conformance env status`); pass --registry"
         )
     return RegistryEndpoint(reg["address"], reg["username"], reg["password"])
+
+
+def _prune(args: argparse.Namespace) -> int:
+    registry = registry_from_args(args)
+    repository = naming.repository(args.repository, naming.run_id(args.run_id))
+    address = naming.registry_address(registry.address, args.plain_http)
+    try:
+        pruned = prune(oci.Registry(address, registry.username, registry.password), repository)
+    except oci.RegistryProblem as exc:
+        raise ConformanceError(f"pruning {repository} on {address.host_port} failed: {exc}") from None
+    print(f"{address.host_port}/{repository}: {pruned.manifests} manifest(s) deleted in "
+          f"{pruned.repositories} repositor{'y' if pruned.repositories == 1 else 'ies'}")
+    if pruned.refused:
+        print(f"the registry refused to delete {len(pruned.refused)} (are deletes enabled?): {pruned.refused[0]}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def _build_cases(args: argparse.Namespace, registry: str | None = None) -> tuple[BuildReport, Path]:

@@ -94,6 +94,20 @@ class Registry:
             return None
         return reply.headers.get("docker-content-digest") if reply.status_code == 200 else None
 
+    def repositories(self, prefix: str) -> list[str]:
+        """The repositories whose names start with `prefix/` (the registry's catalog, all pages)."""
+        found: list[str] = []
+        path: str | None = "/_catalog?n=1000"
+        while path:
+            reply = self._checked("GET", path, "registry:catalog:*")
+            found += [r for r in reply.json().get("repositories") or [] if str(r).startswith(prefix.rstrip("/") + "/")]
+            path = _next_page(reply)
+        return found
+
+    def tags(self, repository: str) -> list[str]:
+        reply = self._checked("GET", f"/{repository}/tags/list", _pull(repository), expect=(200, 404))
+        return list(reply.json().get("tags") or []) if reply.status_code == 200 else []
+
     # ── changes ──────────────────────────────────────────────────────────────────────────────────
 
     def copy(self, source: str, reference: str, target: str, tag: str) -> str:
@@ -125,6 +139,12 @@ class Registry:
         if reply.status_code not in expect:
             raise RegistryProblem(f"{method} {path} answered {reply.status_code}: {reply.text[:200]}")
         return reply
+
+
+def _next_page(reply: httpx.Response) -> str | None:
+    """The next page of a paginated list (`Link: </v2/_catalog?last=x&n=1000>; rel="next"`), or None."""
+    found = re.search(r'<(?:/v2)?([^>]+)>;\s*rel="next"', reply.headers.get("link", ""))
+    return found.group(1) if found else None
 
 
 def _pull(repository: str) -> str:

@@ -14,6 +14,7 @@ so a twin is judged by the same code as a conformance test.
 from __future__ import annotations
 
 import secrets
+import shutil
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -121,6 +122,8 @@ def run_twins(
     twins, missing = twin_cases(only)
     if not twins:
         return TwinsRun((), missing, 0.0)
+    # A fresh folder: what an earlier run pushed went to its own environment's registry.
+    shutil.rmtree(work, ignore_errors=True)
     server = MutantServer(work / "server", env, ())
     try:
         server.start()

@@ -134,11 +134,17 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def provision(target: TargetConfig, run_id: str, cases: Iterable[str], results_dir: Path) -> ChartSet:
-    """Build and push the cases not pushed yet in this run (xdist workers share the work under a lock)."""
+    """Build and push the cases not pushed yet in this run (xdist workers share the work under a lock).
+
+    What the folder records was pushed to one registry and repository: when the target now names
+    another (a reused folder, an environment restarted on another port), none of it is used."""
     wanted = sorted(set(cases))
     shared = results_dir / SHARED_FILE
+    _, backend_address, repository = _destination(target, run_id)
     with _locked(results_dir / ".charts.lock"):
         known: dict[str, Any] = json.loads(shared.read_text()) if shared.exists() else {"charts": {}}
+        if (known.get("registry"), known.get("repository")) != (backend_address, repository):
+            known = {"charts": {}}
         missing = [c for c in wanted if c not in known["charts"]]
         if missing:
             entries, registry, repository = _push(target, run_id, missing)
@@ -158,12 +164,8 @@ def read_shared(results_dir: Path) -> dict[str, dict[str, Any]]:
         return {}
 
 
-def _push(target: TargetConfig, run_id: str, cases: list[str]) -> tuple[dict[str, Any], str, str]:
-    from conformance.charts import manifest, pipeline
-    from conformance.charts.cases import load_cases
-    from conformance.charts.push import push
-    from conformance.env.registry import RegistryEndpoint
-
+def _destination(target: TargetConfig, run_id: str) -> tuple[naming.RegistryAddress, str, str]:
+    """Where the run's charts go: (push address, registry host:port as the backend sees it, repository)."""
     creds = target.push_registry
     if creds is None:
         raise ConfigError(
@@ -173,7 +175,18 @@ def _push(target: TargetConfig, run_id: str, cases: list[str]) -> tuple[dict[str
         )
     push_address = naming.registry_address(creds[0], target["registry.plain_http"])
     backend_address = naming.registry_address(target.registry_address or creds[0]).host_port
-    repository = naming.repository(target["registry.repository"], run_id)
+    return push_address, backend_address, naming.repository(target["registry.repository"], run_id)
+
+
+def _push(target: TargetConfig, run_id: str, cases: list[str]) -> tuple[dict[str, Any], str, str]:
+    from conformance.charts import manifest, pipeline
+    from conformance.charts.cases import load_cases
+    from conformance.charts.push import push
+    from conformance.env.registry import RegistryEndpoint
+
+    creds = target.push_registry
+    assert creds is not None  # _destination() refused a target without one
+    push_address, backend_address, repository = _destination(target, run_id)
     out = pipeline.default_out()
     report = pipeline.build(load_cases(cases), run_id, out, image=naming.probe_image(backend_address))
     pushed = push(report.charts, RegistryEndpoint(*creds), out, repository=repository,
