@@ -12,11 +12,12 @@ import itertools
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.client.errors import Nonconformant, TargetUnreachable, WaitTimeout
+from conformance.client.errors import Nonconformant, TargetServerError, TargetUnreachable, WaitTimeout
 from conformance.client.http import NvcfClient, Reply, StatusWatch
 from conformance.client.kserve import echo_request
 from conformance.errors import ConformanceError
@@ -26,6 +27,10 @@ from .charts import ChartRef
 
 INFER_MODEL_TOKEN = "nvcf-conformance"
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+# How often the end-of-session sweep tries a target that does not answer again.
+SWEEP_RETRY_PAUSE = 2.0
 
 
 class CleanupError(ConformanceError):
@@ -69,10 +74,20 @@ class Janitor:
         with self._lock:
             return list(self._pending.values())
 
-    def sweep(self, client: NvcfClient) -> list[str]:
+    def sweep(self, client: NvcfClient, *, retry_seconds: float | None = None,
+              sleep: Callable[[float], None] = time.sleep) -> list[str]:
+        """Remove everything still pending. A target that is away for a moment (restarting, 5xx) is
+        retried for up to `retry_seconds` in all (default `timeouts.cleanup_retry`), so a blip at the end
+        of a run leaves nothing behind."""
+        window = client.target.timeout("cleanup_retry") if retry_seconds is None else retry_seconds
+        deadline = time.monotonic() + window
         problems = []
         for created in reversed(self.pending()):
-            leftovers = try_remove(client, created)
+            while True:
+                leftovers, transient = remove_once(client, created)
+                if not (leftovers and transient and time.monotonic() < deadline):
+                    break
+                sleep(SWEEP_RETRY_PAUSE)
             self.left(leftovers)
             problems += [leftover.describe() for leftover in leftovers]
             self.done(created)
@@ -81,11 +96,12 @@ class Janitor:
 
 def remove(client: NvcfClient, created: Created) -> list[str]:
     """Undeploy (if deployed), wait for INACTIVE, delete the version. Returns problems, never raises."""
-    return [leftover.describe() for leftover in try_remove(client, created)]
+    return [leftover.describe() for leftover in remove_once(client, created)[0]]
 
 
-def try_remove(client: NvcfClient, created: Created) -> list[Leftover]:
-    """`remove`, returning what could not be removed with its full ids."""
+def remove_once(client: NvcfClient, created: Created) -> tuple[list[Leftover], bool]:
+    """`remove`, returning what could not be removed with its full ids, and whether the cause may pass
+    (the target did not answer, or answered 5xx) so that trying again later can succeed."""
     fid, vid = created.function_id, created.version_id
 
     def leftover(problem: str) -> Leftover:
@@ -104,9 +120,11 @@ def try_remove(client: NvcfClient, created: Created) -> list[Leftover]:
         deleted = client.delete_version(fid, vid)
         if deleted.status_code not in (200, 202, 204, 404):
             leftovers.append(leftover(f"delete: {deleted.describe()}"))
-    except (TargetUnreachable, Nonconformant) as exc:
+    except (TargetUnreachable, TargetServerError) as exc:
+        return [leftover(str(exc))], True
+    except Nonconformant as exc:
         leftovers.append(leftover(str(exc)))
-    return leftovers
+    return leftovers, False
 
 
 @dataclass
@@ -231,9 +249,12 @@ class Functions:
     def cleanup(self) -> None:
         leftovers: list[Leftover] = []
         for created in reversed(self.created):
-            leftovers += try_remove(self.client, created)
+            removed, transient = remove_once(self.client, created)
+            leftovers += removed
+            if transient:
+                continue  # stays with the janitor, whose sweep at the session's end tries again
             self.janitor.done(created)
+            self.janitor.left(removed)
         self.created.clear()
         if leftovers:
-            self.janitor.left(leftovers)
             raise CleanupError(leftovers)

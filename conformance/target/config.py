@@ -119,6 +119,10 @@ KEYS: Mapping[str, Key] = {
     "timeouts.undeploy": Key("float", "NVCF_TIMEOUT_UNDEPLOY", 300.0, "deployment removal until INACTIVE"),
     "timeouts.invoke": Key("float", "NVCF_TIMEOUT_INVOKE", 120.0, "one invocation, polling included"),
     "timeouts.poll_interval": Key("float", "NVCF_POLL_INTERVAL", 2.0, "pause between status polls"),
+    "timeouts.cleanup_retry": Key(
+        "float", "NVCF_TIMEOUT_CLEANUP_RETRY", 60.0,
+        "how long the end-of-run cleanup keeps retrying a target that does not answer (a restart)",
+    ),
     "timeouts.cluster": Key("float", "NVCF_TIMEOUT_CLUSTER", 120.0, "waiting for cluster objects (white-box)"),
 }
 

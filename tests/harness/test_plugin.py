@@ -39,7 +39,7 @@ class Run:
         config.write_text(
             f"implementation: {{name: fake, version: '0'}}\n"
             f"nvcf: {{gateway: '{address}', token: {TOKEN}, api_key: {API_KEY}}}\n"
-            "timeouts: {poll_interval: 0.01, deploy_active: 2, deploy_error: 2, undeploy: 2}\n"
+            "timeouts: {poll_interval: 0.01, deploy_active: 2, deploy_error: 2, undeploy: 2, cleanup_retry: 0.5}\n"
         )
         manifest = pytester.path / "manifest.json"
         manifest.write_text(json.dumps(MANIFEST))
