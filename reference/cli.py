@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -13,13 +14,18 @@ from conformance.errors import ConfigError
 from conformance.paths import run_dir
 from reference.backend import serve_options as backend_options
 from reference.config import (
+    CHART_REFERENCES,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_POLL_SECONDS,
+    INACTIVE_INVOCATION,
     MAX_POLL_SECONDS,
+    OBJECT_CHECKS,
+    REFUSAL_TEXTS,
+    Behaviour,
     ServerConfig,
     parse_violations,
 )
-from reference.presets import preset_violations
+from reference.presets import PERSONALITIES, personality
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -40,10 +46,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--violate", action="append", metavar="RULE[,RULE...]",
                        help="break the given catalog rule(s) on purpose (a mutant); repeatable")
     serve.add_argument("--preset", action="append", metavar="NAME",
-                       help="behave like a known implementation: a named set of mutants (nvcf-oss-shipped)")
-    serve.add_argument("--pexec-on-api-host", action=argparse.BooleanOptionalAction, default=True,
-                       help="also answer pexec on the API host (default); NVIDIA's gateway serves it only on "
-                            "invocation.<gw>, which this server always does")
+                       help="behave like a known implementation: a personality that sets the behaviour flags "
+                            f"below and some mutants ({', '.join(sorted(PERSONALITIES))}); explicit flags win")
+    serve.add_argument("--pexec-on-api-host", action=argparse.BooleanOptionalAction, default=None,
+                       help="also answer pexec on the API host (default, unless a --preset says otherwise); "
+                            "NVIDIA's gateway serves it only on invocation.<gw>, which this server always does")
+    behaviour = serve.add_argument_group("behaviour where NVIDIA's open-source NVCF differs (see reference/README.md)")
+    behaviour.add_argument("--refusal-texts", choices=REFUSAL_TEXTS,
+                           help="word refusals as this reference does (default) or as NVIDIA's stack does")
+    behaviour.add_argument("--chart-references", choices=CHART_REFERENCES,
+                           help="read helmChart in the documented form NAME-X.Y.Z.tgz (default) or as Helm does")
+    behaviour.add_argument("--object-checks", choices=OBJECT_CHECKS,
+                           help="refuse charts that break the object checks (default) or only log them, as "
+                                "NVIDIA's validator with skipValidateObjects")
+    behaviour.add_argument("--inactive-invocation", choices=INACTIVE_INVOCATION,
+                           help="invoking a function that cannot serve: 503 (default) or 404 decided before "
+                                "NVCF-POLL-SECONDS is read, as NVIDIA's invocation service")
+    behaviour.add_argument("--problem-type-on-validation", action=argparse.BooleanOptionalAction, default=None,
+                           help="give request-validation 400s a problem `type` (default), or leave it out as "
+                                "Spring does")
     serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                        help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
     serve.add_argument("--poll-seconds", type=int, default=DEFAULT_POLL_SECONDS,
@@ -56,6 +77,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.set_defaults(func=_serve)
 
 
+def _behaviour(args: argparse.Namespace, base: Behaviour) -> Behaviour:
+    """The personality's settings, each overridden by its flag when one was given."""
+    chosen = {name: getattr(args, name, None) for name in (
+        "refusal_texts", "chart_references", "object_checks", "inactive_invocation", "problem_type_on_validation")}
+    return dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None})
+
+
 def build_config(args: argparse.Namespace) -> ServerConfig:
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port} is not a TCP port (0-65535)")
@@ -63,13 +91,18 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         raise ConfigError("--max-body-bytes must be at least 1")
     if not 1 <= args.poll_seconds <= MAX_POLL_SECONDS:
         raise ConfigError(f"--poll-seconds must be between 1 and {MAX_POLL_SECONDS}")
+    preset = personality(args.preset)
+    pexec_on_api_host = args.pexec_on_api_host
+    if pexec_on_api_host is None:
+        pexec_on_api_host = preset.pexec_on_api_host if preset else True
     return ServerConfig(
         db_path=(args.db or run_dir() / "reference" / "nvcf.db").resolve(),
         gateway_domain=args.gateway_domain or args.host,
         max_body_bytes=args.max_body_bytes,
         default_poll_seconds=args.poll_seconds,
-        pexec_on_api_host=args.pexec_on_api_host,
-        violations=parse_violations(args.violate) | preset_violations(args.preset),
+        pexec_on_api_host=pexec_on_api_host,
+        behaviour=_behaviour(args, preset.behaviour if preset else Behaviour()),
+        violations=parse_violations(args.violate) | (preset.mutants if preset else frozenset()),
     )
 
 
@@ -102,12 +135,15 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         log.info("loaded %d token(s) from %s", len(tokens), tokens_file)
     backend = backend_options.backend_from_args(args, db_path=config.db_path, violations=config.violations,
-                                                tokens=tokens, nca_id=config.nca_id)
+                                                behaviour=config.behaviour, tokens=tokens, nca_id=config.nca_id)
     app = create_app(config, tokens, deployer=backend.deployer if backend else None,
                      data_plane=backend.data_plane if backend else None)
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     url = f"http://{args.host}:{port}"
+    if args.preset:
+        log.info("personality %s: %s; mutants %s", ", ".join(args.preset), config.behaviour,
+                 ", ".join(sorted(config.violations)) or "none")
     log.info("listening on %s (API: Host api.%s; invocation: Host <function-id>.invocation.%s)",
              url, config.gateway_domain, config.gateway_domain)
     try:

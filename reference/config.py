@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from conformance.errors import ConfigError
 
@@ -17,6 +18,42 @@ MAX_POLL_SECONDS = 3600
 # Rule ids look like the catalog's (`KIND-FORBIDDEN`, `VOL-ALLOWED`); only the shape is checked here so
 # the reference stays independent of the harness's catalog.
 _RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
+
+# How the server behaves where NVIDIA's open-source NVCF does something else than the reference's own
+# choice. Each is one switch, so a test can flip one alone; a personality (reference/presets.py)
+# bundles them. The first value of each is the reference's own behaviour.
+RefusalTexts = Literal["reference", "nvidia"]
+ChartReferences = Literal["documented", "helm"]
+ObjectChecks = Literal["enforced", "logged"]
+InactiveInvocation = Literal["503", "404-first"]
+REFUSAL_TEXTS: tuple[RefusalTexts, ...] = ("reference", "nvidia")
+CHART_REFERENCES: tuple[ChartReferences, ...] = ("documented", "helm")
+OBJECT_CHECKS: tuple[ObjectChecks, ...] = ("enforced", "logged")
+INACTIVE_INVOCATION: tuple[InactiveInvocation, ...] = ("503", "404-first")
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """The behaviours a personality can change; the defaults are the reference's own."""
+
+    # "nvidia": refusals say what NVIDIA's stack says (ReVal's errors inside the API's 400 at
+    # deployment creation, "Invalid registry URL", "Invalid InstanceType", the invocation service's
+    # texts), with the problem `type` NVIDIA's own BadRequestException carries.
+    refusal_texts: RefusalTexts = "reference"
+    # "helm": `helmChart` is read as Helm reads it (NVIDIA's validator pulls through Helm): an OCI URL
+    # names a repository, pulled at its tag or, without one, at its newest release tag; https URLs are
+    # downloaded as they are; no documented-form grammar, no name/version check against Chart.yaml.
+    chart_references: ChartReferences = "documented"
+    # "logged": the checks NVIDIA's validator skips with `skipValidateObjects: true` (Service types,
+    # volumes, security contexts, host ports and namespaces, the service name and port) are computed
+    # and logged, never refused. Kinds, count, size, names and `kind: List` stay enforced.
+    object_checks: ObjectChecks = "enforced"
+    # "404-first": invoking a function that cannot serve is 404 (DEGRADED: 400), decided before
+    # NVCF-POLL-SECONDS is read, as NVIDIA's invocation service authorises and looks up first.
+    inactive_invocation: InactiveInvocation = "503"
+    # False: 400s of request validation carry no `type` (Spring leaves it out of bean-validation
+    # problems; RFC 9457 reads an absent type as about:blank).
+    problem_type_on_validation: bool = True
 
 
 @dataclass(frozen=True)
@@ -31,6 +68,7 @@ class ServerConfig:
     # NVIDIA's gateway serves pexec only on invocation.<gw>; this server also answers it on the API
     # host unless told not to, so both layouts can be tested.
     pexec_on_api_host: bool = True
+    behaviour: Behaviour = field(default_factory=Behaviour)
     # Mutations that break one documented behaviour each. They are only recorded for now; the code
     # that honours them arrives with the chart handling.
     violations: frozenset[str] = field(default_factory=frozenset)

@@ -13,6 +13,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
+# The `type` of NVIDIA's own refusals (nv-boot's BadRequestException: "urn:nv-boot:problem-details:" and
+# the exception's name in kebab case), used when the server words refusals as NVIDIA does.
+NVIDIA_BAD_REQUEST = "urn:nv-boot:problem-details:bad-request"
 CRASH_DETAIL = "the reference server failed on this request; its log has the cause"
 log = logging.getLogger("reference.problems")
 
@@ -21,7 +24,9 @@ class Problem(Exception):
     """Raise anywhere in a request to answer with a problem document.
 
     `type` stays `about:blank` unless a problem has semantics beyond its status code, in which case the
-    RFC asks `title` to be the status phrase, which is what we do.
+    RFC asks `title` to be the status phrase, which is what we do. `type_=None` leaves the member out
+    (RFC 9457 §3.1.1 reads that as about:blank). `validation` marks a refusal of the request's shape
+    or fields, whose `type` the server may be told to leave out (as Spring does for bean validation).
     """
 
     def __init__(
@@ -30,8 +35,9 @@ class Problem(Exception):
         detail: str,
         *,
         headers: dict[str, str] | None = None,
-        type_: str = "about:blank",
+        type_: str | None = "about:blank",
         title: str | None = None,
+        validation: bool = False,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -39,6 +45,7 @@ class Problem(Exception):
         self.headers = headers or {}
         self.type = type_
         self.title = title or _phrase(status)
+        self.validation = validation
 
 
 def _phrase(status: int) -> str:
@@ -48,15 +55,33 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def problem_body(status: int, detail: str, instance: str, *, type_: str = "about:blank",
+def problem_body(status: int, detail: str, instance: str, *, type_: str | None = "about:blank",
                  title: str | None = None) -> dict[str, Any]:
-    return {"type": type_, "title": title or _phrase(status), "status": status, "detail": detail,
-            "instance": instance}
+    body: dict[str, Any] = {"type": type_} if type_ is not None else {}
+    body.update({"title": title or _phrase(status), "status": status, "detail": detail, "instance": instance})
+    return body
 
 
-def problem_response(problem: Problem, instance: str) -> Response:
-    body = problem_body(problem.status, problem.detail, instance, type_=problem.type, title=problem.title)
+def problem_response(problem: Problem, instance: str, *, validation_type: bool = True) -> Response:
+    """The problem document; `validation_type=False` leaves `type` out of validation problems."""
+    type_ = problem.type if validation_type or not problem.validation else None
+    body = problem_body(problem.status, problem.detail, instance, type_=type_, title=problem.title)
     return JSONResponse(body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON)
+
+
+def as_validation(problem: Problem) -> Problem:
+    """Mark a 400 as a refusal of the request itself (its shape or fields); other statuses stay as they are."""
+    if problem.status == 400:
+        problem.validation = True
+    return problem
+
+
+def _validation_type(request: Request) -> bool:
+    """Whether this server gives validation problems a `type` (its config says; True without one)."""
+    services = getattr(request.app.state, "services", None)
+    config = getattr(services, "config", None)
+    behaviour = getattr(config, "behaviour", None)
+    return bool(getattr(behaviour, "problem_type_on_validation", True))
 
 
 def bad_request(detail: str) -> Problem:
@@ -138,7 +163,7 @@ def _allowed_methods(request: Request) -> str:
 def install_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem_response(exc, request.url.path)
+        return problem_response(exc, request.url.path, validation_type=_validation_type(request))
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -158,7 +183,8 @@ def install_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         detail = describe_errors(list(exc.errors()), what="request")
-        return problem_response(Problem(400, detail), request.url.path)
+        return problem_response(Problem(400, detail, validation=True), request.url.path,
+                                validation_type=_validation_type(request))
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -2,6 +2,11 @@
 
 Each check adds one sentence naming the field; all of them are reported together in one 400, so a
 user fixes a request in one round trip. Messages say what NVCF's validator says, in our words.
+
+With `refusal_texts="nvidia"` the two refusals NVIDIA's API makes outside bean validation come
+after the field checks, alone and in NVIDIA's words (nv-boot's BadRequestException, whose problem
+`type` is a URN): the chart URL at creation (`RegistryCredentialFunctionService.getHelmRegistryHostname`)
+and an unknown instance type at deployment (`DeploymentValidationService`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
+from reference.config import Behaviour, ChartReferences
 from reference.models import (
     INSTANCE_TYPE_PATTERN,
     NAME_PATTERN,
@@ -19,7 +25,7 @@ from reference.models import (
     GpuSpecification,
 )
 from reference.ports import Deployment, DeploymentSpec, FunctionVersion
-from reference.problems import Problem
+from reference.problems import NVIDIA_BAD_REQUEST, Problem
 
 NAME_RE = re.compile(NAME_PATTERN)
 INSTANCE_TYPE_RE = re.compile(INSTANCE_TYPE_PATTERN)
@@ -37,12 +43,19 @@ HELM_FIELDS_PAIRED = "FN-HELM-FIELDS-PAIRED"  # one of helmChart/helmChartServic
 HELM_NO_CONTAINER_FIELDS = "FN-HELM-NO-CONTAINER-FIELDS"  # container fields beside a chart pass
 CHART_SCHEME_REFUSED = "CHART-REF-SCHEME-REFUSED"  # with the chart-level mutant: any scheme passes
 CHART_HTTP_REFUSED = "CHART-REF-HTTP-REFUSED"  # with the chart-level mutant: http:// passes
-GRPC_URL_MARKS = "GRPC-URL-MARKS-FUNCTION"  # /gRPC does not make a gRPC function
+GRPC_URL_MARKS = "GRPC-URL-MARKS-FUNCTION"  # only an exact /grpc makes a gRPC function, as NVIDIA's code
 GRPC_URL_LOWERCASE = "GRPC-URL-LOWERCASE"  # only the docs' exact spelling /gRPC does
 MIN_LE_MAX = "DEPLOY-MIN-LE-MAX"  # minInstances above maxInstances passes
 INSTANCE_TYPE_REQUIRED = "DEPLOY-INSTANCE-TYPE-REQUIRED"  # a missing instanceType defaults to <gpu>_1x
 MALFORMED_TYPE_REFUSED = "ITYPE-MALFORMED-REFUSED"  # with the back half's mutant: any instanceType passes
 DEFAULT_CSP = "ON-PREM"
+# The schemes NVIDIA's API takes at function creation (case-insensitive); its validator later takes
+# only https and oci, at deployment.
+NVIDIA_CREATION_SCHEMES = ("http", "https", "oci")
+# java.net.URI's server-based host: labels of letters, digits and '-', the last starting with a letter.
+_JAVA_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_JAVA_HOST = re.compile(rf"^(?:{_JAVA_LABEL}\.)*[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?$")
+_IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 
 
 def _given(value: Any) -> bool:
@@ -59,7 +72,8 @@ def _given(value: Any) -> bool:
 def is_grpc_url(inference_url: str, violations: Collection[str] = frozenset()) -> bool:
     # The docs write `/gRPC`, NVIDIA's code compares with `/grpc`: accept any case.
     if GRPC_URL_MARKS in violations:
-        return False
+        # NVIDIA's FunctionMapperService: `inferenceUrl.toString().equals("/grpc")`, nothing else.
+        return inference_url == "/grpc"
     if GRPC_URL_LOWERCASE in violations:
         return inference_url.strip().rstrip("/") == "/gRPC"
     return inference_url.strip().rstrip("/").lower() == "/grpc"
@@ -67,7 +81,12 @@ def is_grpc_url(inference_url: str, violations: Collection[str] = frozenset()) -
 
 def refuse(issues: list[str]) -> None:
     if issues:
-        raise Problem(400, "Invalid request: " + "; ".join(issues))
+        raise Problem(400, "Invalid request: " + "; ".join(issues), validation=True)
+
+
+def nvidia_refusal(detail: str) -> Problem:
+    """A 400 as NVIDIA's API sends one for a BadRequestException (not a bean-validation failure)."""
+    return Problem(400, detail, type_=NVIDIA_BAD_REQUEST)
 
 
 def _check_port(issues: list[str], field: str, port: int | None) -> None:
@@ -75,7 +94,8 @@ def _check_port(issues: list[str], field: str, port: int | None) -> None:
         issues.append(f"'{field}' must be a TCP port between 1 and 65535")
 
 
-def _check_chart_url(issues: list[str], url: str, violations: Collection[str]) -> None:
+def _check_chart_url(issues: list[str], url: str, violations: Collection[str],
+                     references: ChartReferences = "documented") -> None:
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
@@ -84,6 +104,9 @@ def _check_chart_url(issues: list[str], url: str, violations: Collection[str]) -
         return
     # The URL is not echoed: it may carry registry credentials in its user-info part.
     allowed = {"oci", "https", *(("http",) if CHART_HTTP_REFUSED in violations else ())}
+    if references == "helm":
+        # NVIDIA's API takes http too at creation; its validator refuses it at deployment.
+        allowed.update(NVIDIA_CREATION_SCHEMES)
     if CHART_SCHEME_REFUSED in violations:
         allowed.add(parts.scheme.lower())
     if parts.scheme.lower() not in allowed:
@@ -93,9 +116,47 @@ def _check_chart_url(issues: list[str], url: str, violations: Collection[str]) -
         issues.append("'helmChart' must name a registry host (oci://REGISTRY/REPOSITORY/charts/NAME-X.Y.Z.tgz)")
 
 
+def nvidia_registry_url_problem(url: str) -> str | None:
+    """What NVIDIA's API answers for `helmChart` at function creation; None when it takes the URL.
+
+    `java.net.URI.create` parses it (a ':' before any '/', '?' or '#' ends a scheme, which starts with
+    a letter), then the scheme must be http, https or oci in any case and the URI must have a host.
+    Only the URI errors a chart URL plausibly meets are reproduced: scheme characters and the host.
+    """
+    cut = min((i for i in (url.find(c) for c in "/?#") if i >= 0), default=len(url))
+    colon = url.find(":")
+    scheme = ""
+    if 0 <= colon < cut:
+        if colon == 0:
+            return f"Expected scheme name at index 0: {url}"
+        for index, char in enumerate(url[:colon]):
+            ok = char.isascii() and (char.isalpha() if index == 0 else char.isalnum() or char in "+-.")
+            if not ok:
+                return f"Illegal character in scheme name at index {index}: {url}"
+        scheme = url[:colon]
+    if scheme.lower() not in NVIDIA_CREATION_SCHEMES:
+        return f"Invalid registry URL: {url}"
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if not (_IPV4.match(host) or _JAVA_HOST.match(host) or (":" in host and urlsplit(url).netloc.startswith("["))):
+        return f"Invalid registry URL: {url}"
+    return None
+
+
+def nvidia_invalid_instance_type(function: FunctionVersion, instance_type: str) -> str:
+    """NVIDIA's refusal of an instance type not registered for the GPU (`DeploymentValidationService`)."""
+    return (f"Function id '{function.function_id}', version '{function.version_id}': "
+            f"Invalid InstanceType '{instance_type}' specified")
+
+
 def function_version(req: CreateFunctionRequest, function_id: str, version_id: str,
-                     violations: Collection[str] = frozenset()) -> FunctionVersion:
+                     violations: Collection[str] = frozenset(), behaviour: Behaviour | None = None
+                     ) -> FunctionVersion:
     """Check a create-function request and fill in NVCF's defaults; 400 problem when it breaks a rule."""
+    behaviour = behaviour or Behaviour()
+    nvidia = behaviour.refusal_texts == "nvidia"
     issues: list[str] = []
     name = req.name
     if not _given(name):
@@ -125,7 +186,8 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
                     f"'helmChart' cannot be combined with '{field}': a helm-based function gets its "
                     "containers from the chart"
                 )
-        _check_chart_url(issues, req.helmChart or "", violations)
+        if not nvidia:
+            _check_chart_url(issues, req.helmChart or "", violations, behaviour.chart_references)
     paired_alone = HELM_FIELDS_PAIRED in violations and has_service
     if not (_given(req.containerImage) or _given(req.models) or has_chart or paired_alone):
         issues.append("one of 'containerImage', 'models' or 'helmChart' is required")
@@ -148,6 +210,11 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
     if len(set(secret_names)) != len(secret_names):
         issues.append("'secrets' names must be unique")
     refuse(issues)
+    if nvidia and has_chart:
+        # After bean validation, as NVIDIA's FunctionManagementService checks the registry.
+        problem = _nvidia_chart_url_problem((req.helmChart or "").strip(), violations, behaviour)
+        if problem:
+            raise nvidia_refusal(problem)
 
     port = req.inferencePort if req.inferencePort is not None else DEFAULT_INFERENCE_PORT
     if req.health is not None:
@@ -179,30 +246,47 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
     )
 
 
+def _nvidia_chart_url_problem(url: str, violations: Collection[str], behaviour: Behaviour) -> str | None:
+    """NVIDIA's creation-time URL check, or, reading the documented form, this server's (in NVIDIA's words)."""
+    if CHART_SCHEME_REFUSED in violations:
+        return None  # the mutant takes any scheme, whoever words the refusals
+    problem = nvidia_registry_url_problem(url)
+    if problem or behaviour.chart_references == "helm":
+        return problem
+    ours: list[str] = []
+    _check_chart_url(ours, url, violations)
+    return f"Invalid registry URL: {url}" if ours else None
+
+
+def _instance_type_issue(spec: GpuSpecification, where: str, violations: Collection[str]) -> str | None:
+    """Why this server does not know the spec's instance type (None: it does, or none is given)."""
+    instance_type = (spec.instanceType or "").strip()
+    if not instance_type:
+        return None
+    match = INSTANCE_TYPE_RE.match(instance_type)
+    if match is None:
+        if MALFORMED_TYPE_REFUSED in violations:
+            return None
+        return (f"'{where}.instanceType' value '{instance_type}' does not follow "
+                "<CSP>.GPU.<GPU>_<GPUs per node>x[.x<nodes>] (e.g. DGXC.GPU.L40S_1x, ON-PREM.GPU.B200_8x.x2)")
+    if _given(spec.gpu):
+        gpu_part = instance_type.split(".GPU.", 1)[1].rsplit("_", 1)[0]
+        if gpu_part.lower() != (spec.gpu or "").strip().lower():
+            return (f"'{where}.instanceType' '{instance_type}' is an instance of GPU '{gpu_part}', "
+                    f"not of the requested gpu '{(spec.gpu or '').strip()}'")
+    return None
+
+
 def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion,
-                 violations: Collection[str]) -> list[str]:
+                 violations: Collection[str], *, with_instance_type: bool = True) -> list[str]:
+    """The issues of one GPU specification (the instance type's only `with_instance_type`)."""
     issues: list[str] = []
     if not _given(spec.gpu):
         issues.append(f"'{where}.gpu' is required and must not be blank")
-    instance_type = (spec.instanceType or "").strip()
-    if not instance_type:
+    if not (spec.instanceType or "").strip():
         issues.append(f"'{where}.instanceType' is required and must not be blank")
-    else:
-        match = INSTANCE_TYPE_RE.match(instance_type)
-        if match is None and MALFORMED_TYPE_REFUSED in violations:
-            pass
-        elif match is None:
-            issues.append(
-                f"'{where}.instanceType' value '{instance_type}' does not follow "
-                "<CSP>.GPU.<GPU>_<GPUs per node>x[.x<nodes>] (e.g. DGXC.GPU.L40S_1x, ON-PREM.GPU.B200_8x.x2)"
-            )
-        elif _given(spec.gpu):
-            gpu_part = instance_type.split(".GPU.", 1)[1].rsplit("_", 1)[0]
-            if gpu_part.lower() != (spec.gpu or "").strip().lower():
-                issues.append(
-                    f"'{where}.instanceType' '{instance_type}' is an instance of GPU '{gpu_part}', "
-                    f"not of the requested gpu '{(spec.gpu or '').strip()}'"
-                )
+    elif with_instance_type and (unknown := _instance_type_issue(spec, where, violations)):
+        issues.append(unknown)
     if spec.maxInstances is None:
         issues.append(f"'{where}.maxInstances' is required")
     elif spec.maxInstances < 1:
@@ -234,7 +318,7 @@ def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion,
 
 
 def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id: str,
-               violations: Collection[str] = frozenset()) -> Deployment:
+               violations: Collection[str] = frozenset(), behaviour: Behaviour | None = None) -> Deployment:
     specs = req.deploymentSpecifications or []
     if not specs:
         refuse(["'deploymentSpecifications' must list at least one GPU specification"])
@@ -242,10 +326,17 @@ def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id:
         for spec in specs:
             if not _given(spec.instanceType) and _given(spec.gpu):
                 spec.instanceType = f"{DEFAULT_CSP}.GPU.{(spec.gpu or '').strip()}_1x"
+    nvidia = (behaviour or Behaviour()).refusal_texts == "nvidia"
     issues: list[str] = []
     for index, spec in enumerate(specs):
-        issues.extend(_spec_issues(spec, f"deploymentSpecifications[{index}]", function, violations))
+        issues.extend(_spec_issues(spec, f"deploymentSpecifications[{index}]", function, violations,
+                                   with_instance_type=not nvidia))
     refuse(issues)
+    for index, spec in enumerate(specs):
+        # After bean validation, NVIDIA's DeploymentValidationService refuses the first spec whose
+        # instance type it does not know.
+        if nvidia and _instance_type_issue(spec, f"deploymentSpecifications[{index}]", violations):
+            raise nvidia_refusal(nvidia_invalid_instance_type(function, (spec.instanceType or "").strip()))
     accepted = []
     for spec in specs:
         raw = spec.model_dump(exclude_none=True)

@@ -14,7 +14,8 @@ from reference.api.common import find_version, json_body, read_json, refuse_issu
 from reference.auth import Principal, require
 from reference.dto import deployment_dto, function_dto
 from reference.models import DeploymentRequest, DeploymentResponse, FunctionResponse, problem_responses
-from reference.problems import Problem
+from reference.ports import Issue
+from reference.problems import NVIDIA_BAD_REQUEST, Problem, as_validation
 
 log = logging.getLogger("reference.deployments")
 router = APIRouter(prefix="/v2/nvcf/deployments", tags=["deployments"])
@@ -35,7 +36,11 @@ async def create_deployment(
     function_id: str, version_id: str, request: Request, _: Annotated[Principal, require("deploy_function")]
 ) -> Response:
     svc = services(request)
-    body = await read_json(request, DeploymentRequest)
+    try:
+        body = await read_json(request, DeploymentRequest)
+    except Problem as problem:
+        as_validation(problem)  # a body that does not parse is refused as bean validation refuses it
+        raise
     find_version(svc.store, function_id, version_id)  # 404 before a lock exists for a made-up id
     async with svc.lifecycle.lock(version_id):
         row = find_version(svc.store, function_id, version_id)
@@ -49,17 +54,25 @@ async def create_deployment(
                                    "delete that deployment before deploying again")
             raise Problem(400, f"Invalid request: {ids} is {row.status}, so it is already deployed; "
                                "delete the deployment first to deploy it anew")
-        deployment = validation.deployment(body, row.version, str(uuid.uuid4()), svc.config.violations)
+        deployment = validation.deployment(body, row.version, str(uuid.uuid4()), svc.config.violations,
+                                           svc.config.behaviour)
         try:
             issues = await svc.deployer.validate_deployment(row.version, deployment)
         except Exception as exc:
             log.exception("the deployer failed to validate a deployment of %s", function_id)
             raise Problem(502, f"the deployer could not check the deployment: {exc}") from exc
+        if issues and svc.config.behaviour.refusal_texts == "nvidia":
+            raise _nvidia_refusal(issues)
         refuse_issues(issues, "the deployment was refused")
         first = "DEGRADED" if LIFECYCLE_DEPLOY in svc.config.violations else "DEPLOYING"
         dep_row = await svc.lifecycle.deploy(row.version, deployment, status=first)
         fresh = svc.store.get_version(function_id, version_id) or row
         return JSONResponse({"deployment": deployment_dto(fresh, dep_row, svc.config.nca_id)})
+
+
+def _nvidia_refusal(issues: list[Issue]) -> Problem:
+    """The deployer's refusal as NVIDIA's API sends it: its own words, nothing added (a BadRequestException)."""
+    return Problem(400, "; ".join(issue.detail for issue in issues), type_=NVIDIA_BAD_REQUEST)
 
 
 @router.get(

@@ -21,7 +21,7 @@ from reference.models import (
     problem_responses,
 )
 from reference.ports import FunctionVersion
-from reference.problems import Problem
+from reference.problems import Problem, as_validation
 from reference.store import FunctionRow
 
 log = logging.getLogger("reference.functions")
@@ -43,8 +43,13 @@ def _dto(svc: Services, row: FunctionRow) -> dict[str, object]:
 
 
 async def _register(svc: Services, request: Request, function_id: str) -> JSONResponse:
-    body = await read_json(request, CreateFunctionRequest)
-    version = validation.function_version(body, function_id, str(uuid.uuid4()), svc.config.violations)
+    try:
+        body = await read_json(request, CreateFunctionRequest)
+    except Problem as problem:
+        as_validation(problem)  # a body that does not parse is refused as bean validation refuses it
+        raise
+    version = validation.function_version(body, function_id, str(uuid.uuid4()), svc.config.violations,
+                                          svc.config.behaviour)
     # The FN-HELM-FIELDS-PAIRED mutant accepts half a helm function: no chart check could pass it.
     unpaired = bool(version.helm_chart) != bool(version.helm_chart_service_name)
     if not (unpaired and validation.HELM_FIELDS_PAIRED in svc.config.violations):

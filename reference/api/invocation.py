@@ -4,11 +4,20 @@ A function that exists but is not ACTIVE (or DEGRADING, which still serves) is a
 **503 Service Unavailable**: the id is right, the function just cannot serve now, and the detail says
 its status. An unknown function or version is 404. This is the reference's choice; NVCF's docs do
 not state one.
+
+`inactive_invocation="404-first"` does what NVIDIA's invocation service does instead
+(`http-invocation/.../routes/post_pexec.rs`): it authorises and looks the function up first, through
+the API's `FunctionInvocationValidationService`, which answers 404 for a function with no ACTIVE or
+DEGRADING version (400 when one is DEGRADED), and only then reads NVCF-POLL-SECONDS, for pexec and
+pass-through alike. `refusal_texts="nvidia"` words those refusals as NVIDIA does, and parses the
+header as it does (a u64; its error detail is only the outermost context, "failed to parse poll
+duration", because the service sends `err.to_string()` of an anyhow error).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection
 from typing import Annotated
 
@@ -17,7 +26,7 @@ from fastapi.responses import Response
 
 from reference.api.common import services
 from reference.auth import Principal, authorize, require
-from reference.config import MAX_POLL_SECONDS, STREAMING_POLL_SECONDS
+from reference.config import MAX_POLL_SECONDS, STREAMING_POLL_SECONDS, Behaviour
 from reference.hosts import InvocationTarget
 from reference.invoker import call_function, function_headers, new_request_id, nvcf_status
 from reference.models import problem_responses
@@ -37,14 +46,23 @@ STATUS_UNKNOWN = "INVOKE-STATUS-UNKNOWN"  # polling an unknown request id answer
 INACTIVE_NOT_SERVED = "INVOKE-INACTIVE-NOT-SERVED"  # a function that cannot serve accepts the call (202)
 SERVICE_ROUTED = "MINI-SERVICE-ROUTED"  # pexec goes to / instead of the function's inferenceUrl
 PASSTHROUGH_STATUS = "INVOKE-PASSTHROUGH-STATUS"  # the function's 4xx/5xx become the gateway's 502
+# NVIDIA's invocation service, when NVCF-POLL-SECONDS is not a u64 or above 3600.
+NVIDIA_POLL_ERROR = "failed to parse poll duration"
+_U64 = re.compile(r"^\+?[0-9]+$")
 PollHeader = Annotated[
     str | None,
     Header(alias="NVCF-POLL-SECONDS", description="Seconds to wait for the answer before 202 (1-3600)"),
 ]
 
 
+class NotServing(Problem):
+    """The function exists but cannot serve now (the INVOKE-INACTIVE-NOT-SERVED mutant serves it anyway)."""
+
+
 def poll_window(value: str | None, accept: str | None, default: int,
-                violations: Collection[str] = frozenset()) -> int:
+                violations: Collection[str] = frozenset(), behaviour: Behaviour | None = None) -> int:
+    if behaviour is not None and behaviour.refusal_texts == "nvidia":
+        return _nvidia_poll_window(value, accept, default, violations)
     if value is None or not value.strip():
         return STREAMING_POLL_SECONDS if "text/event-stream" in (accept or "") else default
     try:
@@ -56,24 +74,64 @@ def poll_window(value: str | None, accept: str | None, default: int,
     return max(seconds, 1)
 
 
-def resolve(store: Store, function_id: str, version_id: str | None) -> FunctionRow:
+def _nvidia_poll_window(value: str | None, accept: str | None, default: int, violations: Collection[str]) -> int:
+    """NVIDIA's `poll_duration`: a present header must be a u64 (empty is not), then at least 1, at most 3600."""
+    if value is None:
+        return STREAMING_POLL_SECONDS if (accept or "").strip() == "text/event-stream" else default
+    text = value.strip()
+    if not _U64.match(text) or int(text) > 2**64 - 1:
+        raise Problem(400, NVIDIA_POLL_ERROR)
+    seconds = max(int(text), 1)
+    if seconds > MAX_POLL_SECONDS and POLL_SECONDS_MAX not in violations:
+        raise Problem(400, NVIDIA_POLL_ERROR)
+    return seconds
+
+
+def _not_found_text(function_id: str, version_id: str | None, nca_id: str, ours: str, behaviour: Behaviour) -> str:
+    if behaviour.refusal_texts != "nvidia":
+        return ours
+    # FunctionInvocationValidationService.MESG_FUNCTION_NOT_FOUND; Java formats an absent version as null.
+    return (f"Function id '{function_id}' version '{version_id or 'null'}': "
+            f"Specified function in account '{nca_id}' is not found")
+
+
+def _cannot_serve(function_id: str, version_id: str | None, rows: list[FunctionRow], ours: str, nca_id: str,
+                  behaviour: Behaviour) -> NotServing:
+    """The refusal of a function none of whose (named) versions can serve now."""
+    if behaviour.inactive_invocation == "503":
+        return NotServing(503, ours)
+    if any(r.status == "DEGRADED" for r in rows):
+        # NVIDIA refuses a DEGRADED function as a bad request, not as a missing one.
+        detail = (f"Function id '{function_id}': DEGRADED function cannot be invoked"
+                  if behaviour.refusal_texts == "nvidia" else ours)
+        return NotServing(400, detail)
+    return NotServing(404, _not_found_text(function_id, version_id, nca_id, ours, behaviour))
+
+
+def resolve(store: Store, function_id: str, version_id: str | None, behaviour: Behaviour | None = None,
+            nca_id: str = "") -> FunctionRow:
     """The version to invoke: the one named, or the newest invocable one."""
+    behaviour = behaviour or Behaviour()
     if version_id:
         row = store.get_version(function_id, version_id)
         if row is None:
-            raise Problem(404, f"function {function_id} has no version {version_id}")
+            raise Problem(404, _not_found_text(function_id, version_id, nca_id,
+                                               f"function {function_id} has no version {version_id}", behaviour))
         if row.status not in INVOCABLE_STATUSES:
-            raise Problem(503, f"function {function_id} version {version_id} is {row.status}, not ACTIVE: "
-                               "it cannot serve invocations until a deployment makes it ACTIVE")
+            raise _cannot_serve(function_id, version_id, [row], (
+                f"function {function_id} version {version_id} is {row.status}, not ACTIVE: "
+                "it cannot serve invocations until a deployment makes it ACTIVE"), nca_id, behaviour)
         return row
     rows = store.versions_of(function_id)
     if not rows:
-        raise Problem(404, f"there is no function {function_id}")
+        raise Problem(404, _not_found_text(function_id, None, nca_id, f"there is no function {function_id}",
+                                           behaviour))
     ready = [r for r in rows if r.status in INVOCABLE_STATUSES]
     if not ready:
         seen = ", ".join(f"{r.version.version_id} {r.status}" for r in rows)
-        raise Problem(503, f"function {function_id} has no ACTIVE version ({seen}): deploy one and wait "
-                           "for ACTIVE before invoking")
+        raise _cannot_serve(function_id, None, rows, (
+            f"function {function_id} has no ACTIVE version ({seen}): deploy one and wait for ACTIVE before "
+            "invoking"), nca_id, behaviour)
     return ready[-1]
 
 
@@ -104,14 +162,23 @@ def _record_response(row: InvocationRow, poll: int) -> Response:
 
 async def _pexec(request: Request, function_id: str, version_id: str | None, poll_header: str | None) -> Response:
     svc = services(request)
-    violations = svc.config.violations
-    poll = poll_window(poll_header, request.headers.get("accept"), svc.config.default_poll_seconds, violations)
+    violations, behaviour = svc.config.violations, svc.config.behaviour
+
+    def window() -> int:
+        return poll_window(poll_header, request.headers.get("accept"), svc.config.default_poll_seconds, violations,
+                           behaviour)
+
+    # The reference reads the header first; NVIDIA's invocation service looks the function up first.
+    header_first = behaviour.inactive_invocation == "503"
+    poll = window() if header_first else 0
     try:
-        row = resolve(svc.store, function_id, version_id)
-    except Problem as problem:
-        if problem.status == 503 and INACTIVE_NOT_SERVED in violations:
-            return _in_progress(new_request_id(), poll)
+        row = resolve(svc.store, function_id, version_id, behaviour, svc.config.nca_id)
+    except NotServing:
+        if INACTIVE_NOT_SERVED in violations:
+            return _in_progress(new_request_id(), poll if header_first else window())
         raise
+    if not header_first:
+        poll = window()
     request_id = new_request_id()
     fn = row.version
     path = fn.inference_url if fn.inference_url.startswith("/") else "/" + fn.inference_url
@@ -170,7 +237,7 @@ async def pexec_status(
 ) -> Response:
     svc = services(request)
     poll = poll_window(nvcf_poll_seconds, request.headers.get("accept"), svc.config.default_poll_seconds,
-                       svc.config.violations)
+                       svc.config.violations, svc.config.behaviour)
     if svc.store.get_invocation(request_id) is None:
         if STATUS_UNKNOWN in svc.config.violations:
             return _in_progress(request_id, poll)
@@ -191,7 +258,12 @@ async def passthrough(request: Request, target: InvocationTarget) -> Response:
             if not function_id:
                 raise Problem(400, f"a request to {request.headers.get('host')} needs a 'function-id' header "
                                    "(or address <function-id>.invocation.<gateway>)")
-        row = resolve(svc.store, function_id, version_id)
+        row = resolve(svc.store, function_id, version_id, svc.config.behaviour, svc.config.nca_id)
+        if svc.config.behaviour.inactive_invocation == "404-first":
+            # NVIDIA's pass-through goes through the same handler as pexec, which reads the header
+            # (after the lookup) even though pass-through answers are never polled.
+            poll_window(request.headers.get("nvcf-poll-seconds"), request.headers.get("accept"),
+                        svc.config.default_poll_seconds, svc.config.violations, svc.config.behaviour)
         request_id = new_request_id()
         incoming = [(k, v) for k, v in request.headers.items()
                     if k.lower() not in ("function-id", "function-version-id")]

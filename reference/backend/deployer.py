@@ -33,9 +33,10 @@ from reference.backend.placement import pin_object
 from reference.backend.readiness import Snapshot, observe
 from reference.backend.serving import ServingPlane, SyncResult
 from reference.backend.settings import FIELD_MANAGER, BackendSettings
-from reference.charts import ChartError, ChartUrlError, Prepared, parse_chart_url, prepare
+from reference.charts import ChartError, ChartUrlError, Prepared, nvidia_texts, parse_chart_url, prepare
 from reference.charts.objects import dig
 from reference.ports import Deployment, DeploymentSpec, DeploymentUpdate, FunctionVersion, Instance, Issue
+from reference.validation import nvidia_invalid_instance_type
 
 log = logging.getLogger("reference.backend.deployer")
 
@@ -65,20 +66,45 @@ class KubeDeployer:
 
     # ── validation ────────────────────────────────────────────────────────────────────────────
 
+    @property
+    def _nvidia(self) -> bool:
+        return self.settings.behaviour.refusal_texts == "nvidia"
+
     async def validate_at_creation(self, function: FunctionVersion) -> list[Issue]:
         if not function.is_helm:
             return []
-        try:
-            parse_chart_url(function.helm_chart or "", violate=self.settings.violate)
-        except ChartUrlError as exc:
-            return [Issue(exc.reason, field="helmChart")]
+        if self.settings.behaviour.chart_references == "documented":
+            # Read as Helm reads it, the URL is only checked where NVIDIA checks it: the API's scheme
+            # and host check at creation, the validator's at deployment.
+            try:
+                parse_chart_url(function.helm_chart or "", violate=self.settings.violate)
+            except ChartUrlError as exc:
+                return [Issue(exc.reason, field="helmChart")]
         if not self.settings.validate_at_creation or CHECKED_AT_CREATION in self.settings.violate:
             return []
         try:
             prepared = await self._prepare(function, None)
         except ChartError as exc:
-            return [Issue(exc.reason, field="helmChart")]
-        return [Issue(str(v), field="helmChart") for v in prepared.violations]
+            return [self._chart_issue(function, exc, None)]
+        if prepared.violations:
+            if self._nvidia:
+                return [self._chart_issue(function, None, prepared)]
+            return [Issue(str(v), field="helmChart") for v in prepared.violations]
+        return []
+
+    def _chart_issue(self, function: FunctionVersion, error: ChartError | None, prepared: Prepared | None) -> Issue:
+        """One refusal of the chart: this server's words, or the 400 NVIDIA's API makes of its validator's."""
+        if not self._nvidia:
+            if error is not None:
+                return Issue(error.reason, field="helmChart")
+            assert prepared is not None
+            return Issue(prepared.reason())
+        if error is not None:
+            errors = nvidia_texts.failure_errors(error, function.helm_chart or "")
+        else:
+            assert prepared is not None
+            errors = nvidia_texts.violation_errors(prepared.violations)
+        return Issue(nvidia_texts.deployment_refusal(errors))
 
     async def validate_deployment(self, function: FunctionVersion, deployment: Deployment) -> list[Issue]:
         if not function.is_helm:
@@ -91,25 +117,39 @@ class KubeDeployer:
                 "its own replicas and nodes", field="deploymentSpecifications"))
         for index, spec in enumerate(specs):
             where = f"deploymentSpecifications[{index}].instanceType"
+            problem: str | None = None
             try:
                 instance = accept_instance_type(spec.instance_type, spec.gpu, self.settings.violate)
             except InstanceTypeError as exc:
-                issues.append(Issue(str(exc), field=where))
-                continue
-            if instance.multi_node_suffix and MULTINODE_FULL_NODE_ONLY not in self.settings.violate:
-                problem = await self._multi_node_problem(instance)
-                if problem:
-                    issues.append(Issue(problem, field=where))
+                problem = str(exc)
+            else:
+                if instance.multi_node_suffix and MULTINODE_FULL_NODE_ONLY not in self.settings.violate:
+                    problem = await self._multi_node_problem(instance)
+            if problem and self._nvidia:
+                # NVIDIA knows registered types only and refuses the first spec naming another one.
+                return [Issue(nvidia_invalid_instance_type(function, spec.instance_type))]
+            if problem:
+                issues.append(Issue(problem, field=where))
         if issues:
             return issues
         try:
             prepared = await self._prepare(function, specs[0].configuration)
         except ChartError as exc:
-            return [Issue(exc.reason, field="helmChart")]
+            return [self._chart_issue(function, exc, None)]
         if prepared.violations:
+            if self._nvidia:
+                return [self._chart_issue(function, None, prepared)]
             return [Issue(str(v)) for v in prepared.violations]
+        self._log_unrefused(function, prepared)
         self._remember(deployment.deployment_id, prepared)
         return []
+
+    @staticmethod
+    def _log_unrefused(function: FunctionVersion, prepared: Prepared) -> None:
+        """What `object_checks="logged"` lets through, said where NVIDIA's validator says it: in the log."""
+        for violation in prepared.logged:
+            log.info("function %s version %s: not refused (object checks are only logged): %s",
+                     function.function_id, function.version_id, violation)
 
     async def _multi_node_problem(self, instance: InstanceType) -> str | None:
         """Multi-node instances take whole nodes, two or more of them (NVIDIA's implementation's rule)."""
@@ -130,7 +170,8 @@ class KubeDeployer:
             prepare, function.helm_chart or "", function.helm_chart_service_name or "", function.inference_port,
             configuration, registry_auth=list(s.registry_auth), policy=s.policy, violate=s.violate,
             workdir=s.workdir / "charts", version_id=function.version_id, namespace=self.namespace_for(function),
-            fetch_options=s.fetch_options,
+            fetch_options=s.fetch_options, chart_references=s.behaviour.chart_references,
+            object_checks=s.behaviour.object_checks,
         )
 
     def _remember(self, deployment_id: str, prepared: Prepared) -> None:
@@ -166,10 +207,10 @@ class KubeDeployer:
                 prepared = self._take_prepared(deployment.deployment_id) or await self._prepare(
                     function, spec.configuration)
             except ChartError as exc:
-                yield DeploymentUpdate("ERROR", exc.reason)
+                yield DeploymentUpdate("ERROR", self._chart_issue(function, exc, None).detail)
                 return
             if prepared.violations:
-                yield DeploymentUpdate("ERROR", prepared.reason())
+                yield DeploymentUpdate("ERROR", self._chart_issue(function, None, prepared).detail)
                 return
             try:
                 await self._install(function, deployment, ns, prepared, instance)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from conformance.errors import ConfigError
 from reference.backend.settings import DEFAULT_PROBE_IMAGE, BackendSettings
+from reference.config import Behaviour
 
 if TYPE_CHECKING:  # the machinery is imported when a back half is built, not when flags are declared
     from reference.auth import TokenRegistry
@@ -93,7 +94,7 @@ def grpc_admission(tokens: TokenRegistry) -> Admit:
 
 
 def backend_from_args(args: argparse.Namespace, *, db_path: Path, violations: frozenset[str],
-                      tokens: TokenRegistry, nca_id: str) -> Backend | None:
+                      tokens: TokenRegistry, nca_id: str, behaviour: Behaviour | None = None) -> Backend | None:
     if args.kubeconfig is None:
         if args.grpc_port is not None or args.registry:
             raise ConfigError("--grpc-port and --registry need --kubeconfig: without a cluster nothing is deployed")
@@ -112,5 +113,6 @@ def backend_from_args(args: argparse.Namespace, *, db_path: Path, violations: fr
         registry_auth=_registry_auth(args), policy=args.policy, violate=violations,
         validate_at_creation=args.validate_at_creation, deploy_timeout=args.deploy_timeout,
         schedule_timeout=args.schedule_timeout, probe_image=args.probe_image, grpc_proxy_port=args.grpc_port,
+        behaviour=behaviour or Behaviour(),
     )
     return build_backend(settings, admit=grpc_admission(tokens), nca_id=nca_id, data_plane=args.data_plane)

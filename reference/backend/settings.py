@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conformance.paths import SAMPLE_CHARTS
+from reference.config import Behaviour
 
 if TYPE_CHECKING:  # kept light: the CLI reads the defaults below before it needs any of the machinery
     from reference.charts import FetchOptions, Policy, RegistryAuth
@@ -60,6 +61,9 @@ class BackendSettings:
     forward_read_timeout: float = 600.0
     # Port of the gRPC invocation proxy on 127.0.0.1; None: no proxy, 0: pick a free one.
     grpc_proxy_port: int | None = None
+    # The same settings the API runs with (chart references, object checks, refusal texts): one
+    # personality describes both halves.
+    behaviour: Behaviour = field(default_factory=Behaviour)
 
     @property
     def effective_schedule_timeout(self) -> float:

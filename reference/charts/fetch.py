@@ -2,7 +2,11 @@
 
 Registry errors are sorted into the three a user can act on: the chart is not there, the
 credentials are wrong, the registry cannot be reached. Passwords go to helm on stdin only and are
-scrubbed from any message built out of tool output.
+scrubbed from any message built out of tool output. Each such error has a HelmFailure as its cause:
+helm's own sentence (or Helm's HTTP getter's), which NVIDIA's validator quotes as `run helm template:`.
+
+A reference read as Helm reads it (`ChartRef.exact`) is pulled as written: `helm pull URL`, with no
+`--version` and no `--devel`, which resolves tags exactly as NVIDIA's library call to `LocateChart`.
 """
 
 from __future__ import annotations
@@ -26,9 +30,14 @@ from reference.charts.errors import (
 )
 from reference.charts.extract import ArchiveLimits
 from reference.charts.helm import Helm, HelmRun, HelmTimeout
+from reference.charts.helm_reference import go_quote
 from reference.charts.url import ChartRef
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class HelmFailure(Exception):
+    """What helm itself said (without `Error: `), chained as the cause of a FetchError."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,7 @@ def fetch_chart(
     try:
         return _pull(ref, creds, workdir, options)
     except ChartNotFoundError:
-        if rules.CHART_MISSING_REFUSED not in violate:
+        if rules.CHART_MISSING_REFUSED not in violate or ref.exact:
             raise
     # The CHART-MISSING-REFUSED mutant: a version that was never pushed is not refused; the newest
     # version the repository holds is deployed in its place (helm picks it when given no --version).
@@ -84,25 +93,31 @@ def fetch_chart(
 
 def _classify(ref: ChartRef, run: HelmRun, creds: RegistryAuth | None, *, during: str) -> FetchError:
     detail = redact(run.error_line(), creds)
+    error = _sort(ref, detail, creds, during)
+    error.__cause__ = HelmFailure(detail)
+    return error
+
+
+def _sort(ref: ChartRef, detail: str, creds: RegistryAuth | None, during: str) -> FetchError:
     where = f"registry {ref.registry}"
     if _UNREACHABLE.search(detail) and not _AUTH.search(detail):
         return RegistryUnreachableError(f"{where} cannot be reached ({during}): {detail}")
     if _AUTH.search(detail):
         how = "with the configured credentials" if creds else "without credentials (none are configured for it)"
         return RegistryAuthError(f"{where} refused access to {ref.repository} {how}: {detail}")
-    if _NOT_FOUND.search(detail):
-        return ChartNotFoundError(
-            f"chart {ref.name} version {ref.version} does not exist at {ref.oci_ref}: {detail}",
-            rule=rules.CHART_MISSING_REFUSED,
-        )
-    return FetchError(f"cannot pull {ref.oci_ref} version {ref.version} ({during}): {detail}")
+    what = ref.url if ref.exact else f"chart {ref.name} version {ref.version}"
+    # Read as Helm reads it, a repository without a release tag is not found either.
+    if _NOT_FOUND.search(detail) or (ref.exact and "Could not locate a version" in detail):
+        where = "" if ref.exact else f" at {ref.oci_ref}"
+        return ChartNotFoundError(f"{what} does not exist{where}: {detail}", rule=rules.CHART_MISSING_REFUSED)
+    return FetchError(f"cannot pull {what} ({during}): {detail}")
 
 
 def _pull(
     ref: ChartRef, creds: RegistryAuth | None, workdir: Path, options: FetchOptions, *, newest: bool = False
 ) -> Path:
     """`helm pull` the chart at the reference's version (with `newest`, at the highest one pushed)."""
-    pinned = [] if newest else ["--version", ref.version]
+    pinned = [] if newest or ref.exact else ["--version", ref.version]
     plain = options.plain_http_for(ref)
     transport = ["--plain-http"] if plain else []
     if options.ca_file and not plain:
@@ -155,7 +170,7 @@ def _download(ref: ChartRef, creds: RegistryAuth | None, target: Path, options: 
                             raise FetchError(f"{ref.url} redirects to a non-https location; refusing to follow it")
                         url = nxt
                         continue
-                    _check_status(ref, resp.status_code, creds)
+                    _check_status(ref, resp.status_code, resp.reason_phrase, creds)
                     declared = resp.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > limit:
                         raise FetchError(f"{ref.url} is {declared} bytes, more than the {limit} allowed")
@@ -174,15 +189,20 @@ def _download(ref: ChartRef, creds: RegistryAuth | None, target: Path, options: 
         raise RegistryUnreachableError(f"{ref.registry} cannot be reached: {redact(str(exc), creds)}") from None
 
 
-def _check_status(ref: ChartRef, status: int, creds: RegistryAuth | None) -> None:
+def _check_status(ref: ChartRef, status: int, phrase: str, creds: RegistryAuth | None) -> None:
     if status < 400:
         return
     if status in (401, 403):
+        # NVIDIA's validator swallows 401 and 403 (trying the next credential) and says this when none worked.
+        said = HelmFailure(f"no credential was valid to pull chart {go_quote(ref.url)}, manually verify "
+                           "credentials are valid")
         how = "with the configured credentials" if creds else "without credentials (none are configured for it)"
-        raise RegistryAuthError(f"{ref.registry} refused access to {ref.url} {how} (HTTP {status})")
+        raise RegistryAuthError(f"{ref.registry} refused access to {ref.url} {how} (HTTP {status})") from said
+    # Helm's HTTP getter: `failed to fetch <url> : <status line>`.
+    said = HelmFailure(f"failed to fetch {ref.url} : {status} {phrase}".rstrip())
     if status == 404:
-        raise ChartNotFoundError(
-            f"chart {ref.name} version {ref.version} does not exist at {ref.url} (HTTP 404)",
-            rule=rules.CHART_MISSING_REFUSED,
-        )
-    raise FetchError(f"{ref.url} answered HTTP {status}")
+        what = ref.url if ref.exact else f"chart {ref.name} version {ref.version}"
+        raise ChartNotFoundError(f"{what} does not exist at {ref.url} (HTTP 404)",
+                                 rule=rules.CHART_MISSING_REFUSED) from said
+    raise FetchError(f"{ref.url} answered HTTP {status}") from said
+

@@ -3,6 +3,10 @@
 `prepare()` either returns a Prepared (which may carry violations: the chart rendered, but breaks
 documented restrictions) or raises a ChartError whose `reason` is one line fit for a user. No other
 exception leaves it: an unexpected failure becomes an InternalChartError with the cause chained.
+
+Two settings make it behave as NVIDIA's validator with its shipped defaults: `chart_references="helm"`
+reads `helmChart` as Helm does (helm_reference.py), `object_checks="logged"` moves the checks NVIDIA
+skips with `skipValidateObjects` from `violations` to `logged`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from reference.charts.dependencies import drop_missing_dependencies
 from reference.charts.errors import ChartError, ChartMismatchError, InternalChartError, ManifestError
 from reference.charts.extract import ArchiveLimits, extract_chart
 from reference.charts.fetch import FetchOptions, fetch_chart
+from reference.charts.helm_reference import parse_as_helm
 from reference.charts.mutate import DEFAULT_PULL_SECRET, check_label_value, finalize, pull_secret_manifest
 from reference.charts.objects import Manifest, as_dict
 from reference.charts.render import (
@@ -33,6 +38,7 @@ from reference.charts.render import (
 from reference.charts.safe_yaml import load_document
 from reference.charts.url import ChartRef, parse_chart_url
 from reference.charts.validate import MAX_OBJECTS, POLICIES, Policy, Violation, validate
+from reference.config import ChartReferences, ObjectChecks
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class Prepared:
     violations: tuple[Violation, ...]
     # Rendered documents that are not Kubernetes objects (no apiVersion/kind): never applied.
     ignored: tuple[str, ...] = ()
+    # Breaches of checks that are only logged (`object_checks="logged"`): the chart deploys anyway.
+    logged: tuple[Violation, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -97,6 +105,8 @@ def prepare(
     limits: Limits | None = None,
     kube_version: str | None = None,
     keep_workdir: bool = False,
+    chart_references: ChartReferences = "documented",
+    object_checks: ObjectChecks = "enforced",
 ) -> Prepared:
     """Fetch, unpack, render, validate and mutate the chart of one function deployment.
 
@@ -116,14 +126,16 @@ def prepare(
     limits = limits or Limits()
     options = fetch_options or FetchOptions(archive=limits.archive)
 
-    ref = parse_chart_url(helm_chart_url, violate=violate)
+    ref = parse_as_helm(helm_chart_url) if chart_references == "helm" else parse_chart_url(helm_chart_url,
+                                                                                            violate=violate)
     workdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="prepare-", dir=workdir))
     try:
         archive = fetch_chart(ref, registry_auth, work / "fetch", options, violate=violate)
         chart_dir = extract_chart(archive, work / "chart", limits.archive)
-        # The CHART-MISSING-REFUSED mutant deploys another version in place of a missing one.
-        _check_identity(ref, chart_dir, limits.render, any_version=rules.CHART_MISSING_REFUSED in violate)
+        if not ref.exact:  # Helm, and so NVIDIA, takes whatever chart the reference holds
+            # The CHART-MISSING-REFUSED mutant deploys another version in place of a missing one.
+            _check_identity(ref, chart_dir, limits.render, any_version=rules.CHART_MISSING_REFUSED in violate)
         if rules.SUBCHART_MISSING_DEPENDENCY_REFUSED in violate:
             drop_missing_dependencies(chart_dir)
 
@@ -168,6 +180,9 @@ def prepare(
         *(DroppedHook("", "", "", (t,)) for t in rendered.unknown_hooks),
     )
     skipped = () if rules.CRD_NOT_INSTALLED in violate else tuple(f"{c.ref} ({c.source})" for c in rendered.crds)
+    quiet = rules.OBJECT_CHECKS if object_checks == "logged" else frozenset()
+    logged = [v for v in found if v.rule in quiet]
+    found = [v for v in found if v.rule not in quiet]
     return Prepared(
         chart=ref,
         objects=tuple(objects),
@@ -176,6 +191,7 @@ def prepare(
         skipped_crds=skipped,
         violations=tuple(found),
         ignored=tuple(rendered.ignored),
+        logged=tuple(logged),
     )
 
 

@@ -46,6 +46,20 @@ SEC_CURRENT_OF = {
     SEC_HOST_PORT_ENFORCED: "SEC-HOST-PORT-CURRENT",
 }
 
+# The checks NVIDIA's validator only logs with `skipValidateObjects: true` (HR/reval/run.go
+# validateReleaseObjects): what `object_checks="logged"` stops refusing.
+OBJECT_CHECKS: frozenset[str] = frozenset(
+    {
+        SVC_TYPE_FORBIDDEN,
+        VOL_FORBIDDEN,
+        VOL_PROJECTED_SOURCE_FORBIDDEN,
+        SVC_NAME_MISMATCH_REFUSED,
+        SVC_PORT_MISMATCH_REFUSED,
+        *SEC_CURRENT_OF,
+        *SEC_CURRENT_OF.values(),
+    }
+)
+
 # Behaviours a mutant can break (only ever named in `violate`).
 KIND_ALLOWED = "KIND-ALLOWED"
 SVC_TYPE_CLUSTERIP = "SVC-TYPE-CLUSTERIP"

@@ -48,7 +48,10 @@ class ChartRef:
     registry: str  # host[:port]
     repository: str  # the OCI repository: REPOSITORY/charts/NAME
     name: str
-    version: str
+    version: str  # with `exact`: the tag or digest the URL names, "" for the newest release
+    # Pulled as the URL says, the way Helm reads it (helm_reference.py): no version of our own, and no
+    # check that the archive holds the chart the name and version promise.
+    exact: bool = False
 
     @property
     def host(self) -> str:
@@ -56,8 +59,8 @@ class ChartRef:
 
     @property
     def oci_ref(self) -> str:
-        """What `helm pull` takes, with the version passed separately."""
-        return f"oci://{self.registry}/{self.repository}"
+        """What `helm pull` takes, with the version passed separately (`exact`: the URL itself)."""
+        return self.url if self.exact else f"oci://{self.registry}/{self.repository}"
 
     @property
     def download_url(self) -> str:
@@ -65,7 +68,7 @@ class ChartRef:
         return self.url
 
     def __str__(self) -> str:
-        return f"{self.name} {self.version} ({self.url})"
+        return self.url if self.exact else f"{self.name} {self.version} ({self.url})"
 
 
 def _refuse(url: str, part: str, problem: str, rule: str | None) -> ChartUrlError:

@@ -69,6 +69,11 @@ class Violation:
     message: str
     # The `violate` entry that produced this finding, when a mutant did (for the server's logs).
     mutant: str | None = None
+    # Where the object is in helm's output (0-based document index) and its apiVersion and kind, so a
+    # refusal can be worded as NVIDIA's validator words it (nvidia_texts.py); None for chart findings.
+    index: int | None = None
+    api_version: str = ""
+    kind: str = ""
 
     def __str__(self) -> str:
         where = f"{self.object} ({self.source}): " if self.object else ""
@@ -83,9 +88,13 @@ class _Checker:
     def on(self, rule: str) -> bool:
         return rule not in self.violate
 
-    def add(self, rule: str, item: Manifest | None, message: str, mutant: str | None = None) -> None:
-        obj, source = (item.ref, item.source) if item is not None else ("", "")
-        self.found.append(Violation(rule, obj, source, message, mutant))
+    def add(self, rule: str, item: Manifest | None, message: str, mutant: str | None = None, *,
+            index: int | None = None) -> None:
+        if item is None:
+            self.found.append(Violation(rule, "", "", message, mutant, index))
+            return
+        self.found.append(Violation(rule, item.ref, item.source, message, mutant, item.index, item.api_version,
+                                    item.kind))
 
 
 def validate(
@@ -111,7 +120,7 @@ def validate(
         if spec is not None:
             _check_volumes(check, item, spec)
             _check_security(check, item, spec, policy)
-    _check_count(check, objects, max_objects)
+    _check_count(check, rendered, max_objects)
     _check_mini_service(check, objects, service_name, inference_port)
     _mutant_refusals(check, rendered)
     return check.found
@@ -157,16 +166,34 @@ def _check_size(check: _Checker, item: Manifest, limit: int) -> None:
         )
 
 
-def _check_count(check: _Checker, objects: list[Manifest], limit: int) -> None:
+def _check_count(check: _Checker, rendered: Rendered, limit: int) -> None:
+    objects = rendered.objects
+    if not check.on(rules.OBJECTS_OVER_300_REFUSED):
+        _check_count_off_by_one(check, rendered, limit)
+        return
     mutant = None
     if not check.on(rules.OBJECTS_MAX_300_ACCEPTED):
         limit, mutant = limit - 1, rules.OBJECTS_MAX_300_ACCEPTED
-    if len(objects) > limit and check.on(rules.OBJECTS_OVER_300_REFUSED):
+    if len(objects) > limit:
         check.add(
             rules.OBJECTS_OVER_300_REFUSED, None,
             f"the chart renders {len(objects)} objects, more than the limit of {limit}"
             " (hooks and CustomResourceDefinitions not counted)",
-            mutant,
+            mutant, index=objects[limit].index,
+        )
+
+
+def _check_count_off_by_one(check: _Checker, rendered: Rendered, limit: int) -> None:
+    """The OBJECTS-OVER-300-REFUSED mutant counts as NVIDIA's validator does (HR/reval/serialize.go):
+    every document of the release manifest (CRDs and documents that are no object included, hooks
+    not), refused only once a document's 0-based index exceeds the limit, so 301 pass and the 302nd
+    is refused. Helm prints hooks after the manifest, so indices here are the manifest's."""
+    indexed = [item.index for item in (*rendered.objects, *rendered.crds)]
+    if indexed and max(indexed) > limit:
+        check.add(
+            rules.OBJECTS_OVER_300_REFUSED, None,
+            f"the chart renders {max(indexed) + 1} documents, more than the limit of {limit} (plus one)",
+            rules.OBJECTS_OVER_300_REFUSED, index=limit + 1,
         )
 
 
