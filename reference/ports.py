@@ -116,6 +116,15 @@ class Issue:
         return f"{self.field}: {self.detail}" if self.field else self.detail
 
 
+class BackendUnavailable(Exception):
+    """Something the back half depends on (the chart registry) is not available right now: the request
+    is answered 5xx with Retry-After, never refused as if the chart were at fault."""
+
+    def __init__(self, detail: str, status: int = 503, retry_after: int = 10) -> None:
+        super().__init__(detail)
+        self.detail, self.status, self.retry_after = detail, status, retry_after
+
+
 @runtime_checkable
 class Deployer(Protocol):
     async def validate_at_creation(self, function: FunctionVersion) -> list[Issue]:

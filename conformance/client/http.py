@@ -313,9 +313,11 @@ class NvcfClient:
     def _api(self, method: str, path: str, **kwargs: Any) -> Reply:
         reply = self.request(method, self.target.api, API + path, credential=self.target.token, **kwargs)
         if reply.status_code >= 500:
+            said = " ".join(reply.error_text.split())[:300]
             raise TargetServerError(
-                f"the NVCF API answered {reply.status_code} to {method} {path}: the backend failed, so this "
-                "says nothing about the rule; see the transcript and the backend's logs"
+                f"the NVCF API answered {reply.status_code} to {method} {path}"
+                + (f" ({self.redactor.text(said)})" if said else "")
+                + ": the backend failed, so this says nothing about the rule; see the transcript and its logs"
             )
         return reply
 

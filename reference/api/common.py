@@ -15,7 +15,7 @@ from reference.auth import TokenRegistry
 from reference.config import ServerConfig
 from reference.invoker import Invoker
 from reference.lifecycle import DeploymentLifecycle
-from reference.ports import DataPlane, Deployer, Issue
+from reference.ports import BackendUnavailable, DataPlane, Deployer, Issue
 from reference.problems import Problem, describe_errors
 from reference.store import FunctionRow, Store
 
@@ -104,3 +104,8 @@ def find_version(store: Store, function_id: str, version_id: str) -> FunctionRow
 def refuse_issues(issues: list[Issue], what: str) -> None:
     if issues:
         raise Problem(400, f"Invalid request: {what}: " + "; ".join(str(i) for i in issues))
+
+
+def unavailable(exc: BackendUnavailable) -> Problem:
+    """A dependency of the back half is away: 5xx with Retry-After, so no client takes it for a refusal."""
+    return Problem(exc.status, exc.detail, headers={"Retry-After": str(exc.retry_after)})

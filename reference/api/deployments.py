@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from reference import validation
-from reference.api.common import find_version, json_body, read_json, refuse_issues, services
+from reference.api.common import find_version, json_body, read_json, refuse_issues, services, unavailable
 from reference.auth import Principal, require
 from reference.dto import deployment_dto, function_dto
 from reference.models import DeploymentRequest, DeploymentResponse, FunctionResponse, problem_responses
-from reference.ports import Issue
+from reference.ports import BackendUnavailable, Issue
 from reference.problems import NVIDIA_BAD_REQUEST, Problem, as_validation
 
 log = logging.getLogger("reference.deployments")
@@ -58,6 +58,8 @@ async def create_deployment(
                                            svc.config.behaviour)
         try:
             issues = await svc.deployer.validate_deployment(row.version, deployment)
+        except BackendUnavailable as exc:
+            raise unavailable(exc) from None
         except Exception as exc:
             log.exception("the deployer failed to validate a deployment of %s", function_id)
             raise Problem(502, f"the deployer could not check the deployment: {exc}") from exc

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from reference import validation
-from reference.api.common import Services, find_version, json_body, read_json, refuse_issues, services
+from reference.api.common import (
+    Services,
+    find_version,
+    json_body,
+    read_json,
+    refuse_issues,
+    services,
+    unavailable,
+)
 from reference.auth import LIST_SCOPES, Principal, require
 from reference.dto import function_dto
 from reference.models import (
@@ -20,7 +28,7 @@ from reference.models import (
     FunctionResponse,
     problem_responses,
 )
-from reference.ports import FunctionVersion
+from reference.ports import BackendUnavailable, FunctionVersion
 from reference.problems import Problem, as_validation
 from reference.store import FunctionRow
 
@@ -63,6 +71,8 @@ async def _register(svc: Services, request: Request, function_id: str) -> JSONRe
 async def _deployer_accepts(svc: Services, version: FunctionVersion) -> None:
     try:
         issues = await svc.deployer.validate_at_creation(version)
+    except BackendUnavailable as exc:
+        raise unavailable(exc) from None
     except Exception as exc:
         log.exception("the deployer failed to validate function %s", version.function_id)
         raise Problem(502, f"the deployer could not check the function: {exc}") from exc

@@ -33,9 +33,26 @@ from reference.backend.placement import pin_object
 from reference.backend.readiness import Snapshot, observe
 from reference.backend.serving import ServingPlane, SyncResult
 from reference.backend.settings import FIELD_MANAGER, BackendSettings
-from reference.charts import ChartError, ChartUrlError, Prepared, nvidia_texts, parse_chart_url, prepare
+from reference.charts import (
+    ChartError,
+    ChartUrlError,
+    Prepared,
+    RegistryAuthError,
+    RegistryUnreachableError,
+    nvidia_texts,
+    parse_chart_url,
+    prepare,
+)
 from reference.charts.objects import dig
-from reference.ports import Deployment, DeploymentSpec, DeploymentUpdate, FunctionVersion, Instance, Issue
+from reference.ports import (
+    BackendUnavailable,
+    Deployment,
+    DeploymentSpec,
+    DeploymentUpdate,
+    FunctionVersion,
+    Instance,
+    Issue,
+)
 from reference.validation import nvidia_invalid_instance_type
 
 log = logging.getLogger("reference.backend.deployer")
@@ -165,6 +182,17 @@ class KubeDeployer:
         return None
 
     async def _prepare(self, function: FunctionVersion, configuration: Mapping[str, Any] | None) -> Prepared:
+        """The prepared chart; a registry that cannot be reached or refuses our credentials is
+        `BackendUnavailable` (a fault of the infrastructure, not of the chart)."""
+        try:
+            return await self._prepare_once(function, configuration)
+        except RegistryUnreachableError as exc:
+            raise BackendUnavailable(f"the chart registry is not available, try again: {exc.reason}") from None
+        except RegistryAuthError as exc:
+            raise BackendUnavailable(f"the chart registry refused this server's credentials: {exc.reason}",
+                                     status=502) from None
+
+    async def _prepare_once(self, function: FunctionVersion, configuration: Mapping[str, Any] | None) -> Prepared:
         s = self.settings
         return await asyncio.to_thread(
             prepare, function.helm_chart or "", function.helm_chart_service_name or "", function.inference_port,
@@ -173,6 +201,23 @@ class KubeDeployer:
             fetch_options=s.fetch_options, chart_references=s.behaviour.chart_references,
             object_checks=s.behaviour.object_checks,
         )
+
+    async def _prepare_retrying(self, function: FunctionVersion, configuration: Mapping[str, Any] | None
+                                ) -> Prepared:
+        """A deployment already accepted outlives a registry that is away for a moment (a restart):
+        it is tried again with growing pauses before the deployment ends in ERROR naming the registry."""
+        pause = 1.0
+        deadline = time.monotonic() + self.settings.registry_retry_seconds
+        while True:
+            try:
+                return await self._prepare(function, configuration)
+            except BackendUnavailable as exc:
+                if exc.status != 503 or time.monotonic() + pause > deadline:
+                    raise
+                log.warning("function %s version %s: %s; retrying in %.0f s", function.function_id,
+                            function.version_id, exc.detail, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
 
     def _remember(self, deployment_id: str, prepared: Prepared) -> None:
         now = time.monotonic()
@@ -204,10 +249,13 @@ class KubeDeployer:
         ns = self.namespace_for(function)
         if not (resumed and await self._installed(ns, deployment)):
             try:
-                prepared = self._take_prepared(deployment.deployment_id) or await self._prepare(
+                prepared = self._take_prepared(deployment.deployment_id) or await self._prepare_retrying(
                     function, spec.configuration)
             except ChartError as exc:
                 yield DeploymentUpdate("ERROR", self._chart_issue(function, exc, None).detail)
+                return
+            except BackendUnavailable as exc:
+                yield DeploymentUpdate("ERROR", exc.detail)
                 return
             if prepared.violations:
                 yield DeploymentUpdate("ERROR", self._chart_issue(function, None, prepared).detail)

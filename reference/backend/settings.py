@@ -37,6 +37,8 @@ class BackendSettings:
     validate_at_creation: bool = True
     # DEPLOYING → ERROR when the function is not serving within this many seconds.
     deploy_timeout: float = 120.0
+    # An accepted deployment whose chart registry does not answer is retried this long before ERROR.
+    registry_retry_seconds: float = 60.0
     # A pod the scheduler cannot place fails the deployment after this long (None: deploy_timeout).
     schedule_timeout: float | None = None
     # How often the namespace is looked at while deploying, and once ACTIVE.
