@@ -10,6 +10,7 @@ PYTEST_ARGS ?=
 MUTATION_ARGS ?=
 
 .PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts bench-reference mutation \
+        soak nvidia-verdicts \
         kind-up kind-down clean
 
 help: ## list the targets
@@ -57,6 +58,13 @@ bench-reference: install tools ## render+validate vs helm, create->ACTIVE, invoc
 
 mutation: install tools ## every MUST/EXT rule against the reference mutant that breaks it; fails on a survivor
 	$(BIN)/python -m conformance.mutation -n 2 $(MUTATION_ARGS)
+
+nvidia-verdicts: install tools ## the suites against the NVIDIA-like personality; fails on any verdict not in its table
+	$(BIN)/python -m conformance.mutation --only-personality $(MUTATION_ARGS)
+
+SOAK_ARGS ?=
+soak: install tools ## core-profile runs with the reference killed / the registry restarted mid-run (benchmark, slow)
+	$(BIN)/python -m conformance.bench.soak $(SOAK_ARGS)
 
 kind-up: install ## kind cluster + local registry (needs a Docker engine)
 	bash kind-config/up.sh multi

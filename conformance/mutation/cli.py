@@ -20,6 +20,7 @@ from conformance.mutation import baseline as baselines
 from conformance.mutation import report
 from conformance.mutation.environment import shared_environment
 from conformance.mutation.mutants import load_mapping, select, smoke_rules
+from conformance.mutation.personality import PERSONALITY, PersonalityRun, load_expected, run_personality
 from conformance.mutation.runner import ENV_GONE, Outcome, run_mutant
 from conformance.mutation.twins import TwinsRun, run_twins
 from conformance.mutation.verdict import CAUGHT
@@ -45,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "would otherwise count as caught)")
     parser.add_argument("--no-twins", action="store_true",
                         help="skip deploying the refused cases' fixed twins on the unmutated reference")
+    parser.add_argument("--no-personality", action="store_true",
+                        help="skip the suites against the NVIDIA-like personality (--preset nvcf-oss-shipped), whose "
+                             "verdicts must match conformance/mutation/personalities/nvcf-oss-shipped.yaml")
+    parser.add_argument("--only-personality", action="store_true",
+                        help="run only the personality stage (no mutants, baseline or twins)")
     parser.add_argument("--own-env", action="store_true",
                         help="start an environment for this run even when one is running (immune to its `env down`)")
     return parser
@@ -63,12 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out.resolve()
     try:
         mapping = load_mapping()
-        mutants = select(load_catalog(), mapping, rules=args.rule, should=args.should)
+        catalog = load_catalog()
+        mutants = [] if args.only_personality else select(catalog, mapping, rules=args.rule, should=args.should)
         runnable = [m for m in mutants if m.runnable]
         skipped = [m for m in mutants if not m.runnable]
         outcomes: list[Outcome] = []
         done_baselines: list[baselines.Baseline] = []
         twins: TwinsRun | None = None
+        wanted = [] if args.no_personality or args.rule else [load_expected(PERSONALITY, catalog)]
+        personalities: list[PersonalityRun] = []
         with shared_environment(out / "env", _say, reuse=not args.own_env) as env:
             _say(f"{len(runnable)} mutant(s), {args.workers} at a time")
             stop = threading.Event()
@@ -80,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 () if args.no_smoke else mapping.smoke)
                     for flags, group in baselines.groups(runnable).items()
                 ]
+                base_futures += [pool.submit(run_personality, expected, env, out / "work") for expected in wanted]
                 futures = [
                     pool.submit(run_mutant, m, env, out / "work",
                                 smoke=() if args.no_smoke else smoke_rules(m, mapping), stop=stop)
@@ -87,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ]
                 for future in as_completed([*base_futures, *futures]):
                     done = future.result()
+                    if isinstance(done, PersonalityRun):
+                        personalities.append(done)
+                        _say(f"personality {done.expected.name}: "
+                             f"{'matches the table' if done.ok else f'{len(done.differences)} difference(s)'} "
+                             f"({done.seconds:.0f} s)")
+                        continue
                     if isinstance(done, baselines.Baseline):
                         done_baselines.append(done)
                         broken = ", ".join(sorted(done.failures)) or "none"
@@ -104,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 pool.shutdown(wait=True)
             environment = "started" if env.started else f"reused {env.run_dir}"
-            if not args.no_twins:
+            if not args.no_twins and not args.only_personality:
                 twins = run_twins(env, out / "work" / "twins", progress=_say)
         by_args = {b.args: b for b in done_baselines}
         outcomes = [baselines.judged(o, by_args.get(o.mutant.args)) for o in outcomes]
@@ -113,10 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     wall = time.monotonic() - started
     path = report.write(out, report.document(outcomes, skipped, wall_seconds=wall, environment=environment,
-                                             twins=twins, baselines=done_baselines))
-    report.print_table(outcomes, skipped, wall, sys.stdout)
+                                             twins=twins, baselines=done_baselines, personalities=personalities))
+    if outcomes or skipped:
+        report.print_table(outcomes, skipped, wall, sys.stdout)
     if twins is not None:
         report.print_twins(twins, sys.stdout)
+    for run in personalities:
+        report.print_personality(run, sys.stdout)
     print(f"report: {path}")
     if any(o.verdict.message == ENV_GONE for o in outcomes):
         _say(f"error: {ENV_GONE}")
@@ -127,4 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if twins is not None and not twins.ok:
         print(f"chart twins not passing: {', '.join(r.twin for r in twins.failed) or 'none'}; "
               f"without a twin: {', '.join(twins.missing) or 'none'}", file=sys.stderr)
-    return 1 if bad or (twins is not None and not twins.ok) else 0
+    differing = [run.expected.name for run in personalities if not run.ok]
+    if differing:
+        print(f"personalities differing from their verdict tables: {', '.join(differing)}", file=sys.stderr)
+    return 1 if bad or differing or (twins is not None and not twins.ok) else 0

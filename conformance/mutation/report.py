@@ -11,6 +11,7 @@ import yaml
 
 from conformance.mutation.baseline import Baseline
 from conformance.mutation.mutants import Mutant
+from conformance.mutation.personality import PersonalityRun
 from conformance.mutation.runner import Outcome
 from conformance.mutation.twins import TwinsRun
 from conformance.mutation.verdict import CAUGHT
@@ -24,7 +25,7 @@ def score(outcomes: Sequence[Outcome]) -> tuple[int, int]:
 
 def document(outcomes: Sequence[Outcome], skipped: Sequence[Mutant], *, wall_seconds: float,
              environment: str, twins: TwinsRun | None = None,
-             baselines: Sequence[Baseline] = ()) -> dict[str, Any]:
+             baselines: Sequence[Baseline] = (), personalities: Sequence[PersonalityRun] = ()) -> dict[str, Any]:
     caught, total = score(outcomes)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -59,7 +60,30 @@ def document(outcomes: Sequence[Outcome], skipped: Sequence[Mutant], *, wall_sec
             for m in skipped
         ],
         **({"chart_twins": twins_document(twins)} if twins is not None else {}),
+        "personalities": [personality_document(run) for run in personalities],
     }
+
+
+def personality_document(run: PersonalityRun) -> dict[str, Any]:
+    """The suites against a personality: each rule's verdict, and where it differs from the table."""
+    return {
+        "personality": run.expected.name,
+        "server_flags": list(run.expected.args),
+        "profiles": list(run.expected.profiles),
+        "matches_table": run.ok,
+        "differences": run.differences,
+        "seconds": round(run.seconds, 1),
+        "verdicts": dict(sorted(run.seen.items())),
+        "report": run.report_dir,
+    }
+
+
+def print_personality(run: PersonalityRun, out: TextIO) -> None:
+    failing = sorted(rule for rule, status in run.seen.items() if status == "FAIL")
+    print(f"personality {run.expected.name}: {len(run.seen)} rules, {len(failing)} FAIL as the table expects "
+          f"({run.seconds:.0f} s){'' if run.ok else ' — DIFFERS from the table'}", file=out)
+    for difference in run.differences:
+        print(f"  {difference}", file=out)
 
 
 def twins_document(run: TwinsRun) -> dict[str, Any]:

@@ -24,6 +24,8 @@ class Script:
     error_reason: str = ""
     echo_secret: str | None = None  # put this string into every response body (a leaking backend)
     problem_json: bool = True
+    # The inferenceUrl that makes a created function report health.protocol gRPC (None: no health object).
+    grpc_url: str | None = None
 
 
 @dataclass
@@ -73,6 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or "{}")
             fid = parts[3] if len(parts) == 5 else str(uuid.uuid4())
             function = {**body, "id": fid, "versionId": str(uuid.uuid4()), "status": "INACTIVE"}
+            if script.grpc_url is not None:
+                grpc = body.get("inferenceUrl") == script.grpc_url
+                function["health"] = {"protocol": "gRPC" if grpc else "HTTP", "uri": "/v2/health/ready"}
             state.functions[function["versionId"]] = function
             return self._reply(200, {"function": function})
         if parts[:4] == ["v2", "nvcf", "deployments", "functions"] and len(parts) == 7:
