@@ -65,6 +65,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     behaviour.add_argument("--problem-type-on-validation", action=argparse.BooleanOptionalAction, default=None,
                            help="give request-validation 400s a problem `type` (default), or leave it out as "
                                 "Spring does")
+    behaviour.add_argument("--page-examples", action=argparse.BooleanOptionalAction, default=None,
+                           help="take requests as the docs page writes them (default: the gRPC note's "
+                                "inferenceURL key, a deployment without instanceType), or refuse them as "
+                                "NVIDIA's API does")
     serve.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                        help=f"larger request bodies get 413 (default {DEFAULT_MAX_BODY_BYTES})")
     serve.add_argument("--poll-seconds", type=int, default=DEFAULT_POLL_SECONDS,
@@ -80,7 +84,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _behaviour(args: argparse.Namespace, base: Behaviour) -> Behaviour:
     """The personality's settings, each overridden by its flag when one was given."""
     chosen = {name: getattr(args, name, None) for name in (
-        "refusal_texts", "chart_references", "object_checks", "inactive_invocation", "problem_type_on_validation")}
+        "refusal_texts", "chart_references", "object_checks", "inactive_invocation", "problem_type_on_validation",
+        "page_examples")}
     return dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None})
 
 

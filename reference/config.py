@@ -54,6 +54,11 @@ class Behaviour:
     # False: 400s of request validation carry no `type` (Spring leaves it out of bean-validation
     # problems; RFC 9457 reads an absent type as about:blank).
     problem_type_on_validation: bool = True
+    # True: requests written as the docs page writes them are taken: the gRPC note's key `inferenceURL`
+    # is read as `inferenceUrl`, and a deployment specification without `instanceType` (the page's
+    # override example has none) gets one GPU of its `gpu`. False: NVIDIA's API, which reads only
+    # `inferenceUrl` and requires `instanceType` (`@NotBlank`).
+    page_examples: bool = True
 
 
 @dataclass(frozen=True)

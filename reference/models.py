@@ -52,6 +52,8 @@ class CreateFunctionRequest(_Request):
 
     name: str | None = Field(None, json_schema_extra={"pattern": NAME_PATTERN, "minLength": 1, "maxLength": 128})
     inferenceUrl: str | None = Field(None, description="Path the function is invoked on; '/grpc' marks gRPC")
+    inferenceURL: str | None = Field(
+        None, description="The docs page's spelling of inferenceUrl (its gRPC note): read as inferenceUrl")
     inferencePort: int | None = Field(None, description="Port of the mini-service (default 8000)")
     health: HealthIn | None = None
     healthUri: str | None = None

@@ -51,13 +51,15 @@ NVCF_OSS_SHIPPED = Personality(
         "CHART-REF-OTHER-FORM-REFUSED": "Helm reads any OCI reference: `oci://.../NAME:TAG` and `.../charts/NAME` "
                                         "(its newest tag) deploy",
         "CHART-NAME-SYMBOLS-REFUSED": "no chart-name grammar: `_` and `.` deploy when the registry holds the chart",
+        "DOC-EXAMPLE-DEPLOY-BODY": "instanceType is required (`@NotBlank`): the page's override example is a 400",
+        "DOC-EXAMPLE-GRPC-NOTE": "only `inferenceUrl` is read: the note's `inferenceURL` leaves it missing",
     },
     mutants=frozenset({
         "RESTRICTIONS-CHECKED-AT-CREATION", "CRD-CHART-DEPLOYS", "OBJECTS-OVER-300-REFUSED", "GRPC-URL-MARKS-FUNCTION",
     }),
     behaviour=Behaviour(
         refusal_texts="nvidia", chart_references="helm", object_checks="logged",
-        inactive_invocation="404-first", problem_type_on_validation=False,
+        inactive_invocation="404-first", problem_type_on_validation=False, page_examples=False,
     ),
     pexec_on_api_host=False,
 )

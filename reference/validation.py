@@ -46,7 +46,10 @@ CHART_HTTP_REFUSED = "CHART-REF-HTTP-REFUSED"  # with the chart-level mutant: ht
 GRPC_URL_MARKS = "GRPC-URL-MARKS-FUNCTION"  # only an exact /grpc makes a gRPC function, as NVIDIA's code
 GRPC_URL_LOWERCASE = "GRPC-URL-LOWERCASE"  # only the docs' exact spelling /gRPC does
 MIN_LE_MAX = "DEPLOY-MIN-LE-MAX"  # minInstances above maxInstances passes
-INSTANCE_TYPE_REQUIRED = "DEPLOY-INSTANCE-TYPE-REQUIRED"  # a missing instanceType defaults to <gpu>_1x
+# Mutants of the page's own examples: each refuses what its example writes.
+EXAMPLE_DEPLOY_BODY = "DOC-EXAMPLE-DEPLOY-BODY"  # a specification without instanceType is a 400
+EXAMPLE_GRPC_NOTE = "DOC-EXAMPLE-GRPC-NOTE"  # the note's key inferenceURL is ignored
+EXAMPLE_CREATE_BODY = "DOC-EXAMPLE-CREATE-BODY"  # an inferenceUrl without a leading slash is a 400
 MALFORMED_TYPE_REFUSED = "ITYPE-MALFORMED-REFUSED"  # with the back half's mutant: any instanceType passes
 DEFAULT_CSP = "ON-PREM"
 # The schemes NVIDIA's API takes at function creation (case-insensitive); its validator later takes
@@ -170,8 +173,15 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
     elif name is not None and NAME_VALID_ACCEPTED in violations and name != name.lower():
         issues.append("'name' must be lower case")
     inference_url = (req.inferenceUrl or "").strip()
+    written_as_the_page = (req.inferenceURL or "").strip()
+    if written_as_the_page and behaviour.page_examples and EXAMPLE_GRPC_NOTE not in violations:
+        if inference_url and inference_url != written_as_the_page:
+            issues.append("'inferenceUrl' and 'inferenceURL' (the docs' spelling of the same key) disagree")
+        inference_url = inference_url or written_as_the_page
     if not inference_url:
         issues.append("'inferenceUrl' is required")
+    elif not inference_url.startswith("/") and EXAMPLE_CREATE_BODY in violations:
+        issues.append("'inferenceUrl' must start with '/'")
     elif any(ch.isspace() or ord(ch) < 32 for ch in inference_url):
         issues.append("'inferenceUrl' must be a URI path without spaces or control characters")
     _check_port(issues, "inferencePort", req.inferencePort)
@@ -322,11 +332,13 @@ def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id:
     specs = req.deploymentSpecifications or []
     if not specs:
         refuse(["'deploymentSpecifications' must list at least one GPU specification"])
-    if INSTANCE_TYPE_REQUIRED in violations:
+    behaviour = behaviour or Behaviour()
+    if behaviour.page_examples and EXAMPLE_DEPLOY_BODY not in violations:
+        # The page's override example has no instanceType: one GPU of the specification's gpu.
         for spec in specs:
             if not _given(spec.instanceType) and _given(spec.gpu):
                 spec.instanceType = f"{DEFAULT_CSP}.GPU.{(spec.gpu or '').strip()}_1x"
-    nvidia = (behaviour or Behaviour()).refusal_texts == "nvidia"
+    nvidia = behaviour.refusal_texts == "nvidia"
     issues: list[str] = []
     for index, spec in enumerate(specs):
         issues.extend(_spec_issues(spec, f"deploymentSpecifications[{index}]", function, violations,

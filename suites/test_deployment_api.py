@@ -22,14 +22,6 @@ def test_min_above_max_refused(functions: Functions, chart: ChartRef, expect: Ex
     expect.status(functions.deploy(fid, vid, functions.spec(chart, minInstances=2, maxInstances=1)), 400)
 
 
-@pytest.mark.rule("DEPLOY-INSTANCE-TYPE-REQUIRED")
-def test_instance_type_required(functions: Functions, chart: ChartRef, expect: Expect) -> None:
-    fid, vid = _new(functions, chart)
-    spec = functions.spec(chart)
-    spec.pop("instanceType")
-    expect.status(functions.deploy(fid, vid, spec), 400)
-
-
 @pytest.mark.rule("ITYPE-MALFORMED-REFUSED")
 @pytest.mark.parametrize("param", params_of("ITYPE-MALFORMED-REFUSED"))
 def test_malformed_instance_type_refused(param: str, functions: Functions, chart: ChartRef, target: TargetConfig,

@@ -50,6 +50,18 @@ def test_grpc_url_marks_function(chart: ChartRef, functions: Functions, grpc_inv
     expect.observed("deployed-conformant", "ACTIVE with gRPC health SERVING")
 
 
+@pytest.mark.rule("DOC-EXAMPLE-GRPC-NOTE")
+def test_grpc_note_as_written(chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
+    # The note writes the key `inferenceURL` (the API's field is `inferenceUrl`) and the value `/gRPC`.
+    created = functions.create(chart, inferenceUrl=None, inferenceURL=DOCUMENTED)
+    if created.ok and reported_protocol(created) == "HTTP":
+        raise Nonconformant("a function created as the gRPC note writes it reports health.protocol HTTP",
+                            "deployed-violating")
+    deployed = functions.activate(chart, created)
+    _serving(grpc_invoker, deployed)
+    expect.observed("deployed-conformant", '{"inferenceURL": "/gRPC"} deployed as a gRPC function, SERVING')
+
+
 @pytest.mark.rule("GRPC-INVOCATION")
 def test_grpc_invocation(grpc_chart: ChartRef, functions: Functions, grpc_invoker: Any, expect: Expect) -> None:
     deployed = functions.deployed(grpc_chart)

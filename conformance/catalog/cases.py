@@ -112,5 +112,7 @@ CONTRACT_CASES: Final[frozenset[str]] = frozenset(
         "object-too-large",
         "subchart-forbidden-kind",
         "subchart-valid",
+        "doc-example",
+        "doc-example-version-v1",
     }
 )

@@ -1,7 +1,8 @@
 """`nvcf-conformance list`: the rule inventory, with the tests that claim each rule.
 
 The point of the listing is to make gaps visible: a rule that no test claims shows `-` in TESTS and is
-counted in the summary, and a test that claims an unknown rule id is reported.
+counted in the summary, and a test that claims an unknown rule id is reported. `--doc` does the same for
+the spec page: each of its sentences with the rules that test it, and the sentences no rule tests yet.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from conformance.catalog import schema
+from conformance.catalog.doctrace import DocTrace, Row, gaps_now_in_catalog, load_doc_trace, planned_rules, shorten
 from conformance.catalog.load import REFUSAL_OUTCOMES, Catalog, Rule, load_catalog
 from conformance.catalog.scan import tests_by_rule
+from conformance.errors import ConfigError
 from conformance.paths import ROOT
 
 DEFAULT_SUITES = ROOT / "suites"
@@ -39,6 +42,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--suites", type=Path, default=DEFAULT_SUITES, help=f"suites folder to scan (default: {DEFAULT_SUITES})"
     )
+    parser.add_argument(
+        "--doc",
+        action="store_true",
+        help=(
+            "print the spec page's traceability instead: each sentence, bullet, step, heading and example of "
+            "helm-based-functions with the rules that test it (or why none does), and the coverage "
+            "(--profile, --level and --suites do not apply)"
+        ),
+    )
+    parser.add_argument("--strict", action="store_true", help="with --doc: exit 1 when a unit of the page lacks a rule")
     parser.set_defaults(func=run_list)
 
 
@@ -119,7 +132,11 @@ def with_derived_tests(catalog: Catalog, tests: dict[str, list[str]]) -> dict[st
 
 
 def run_list(args: argparse.Namespace) -> int:
+    if args.strict and not args.doc:
+        raise ConfigError("--strict applies to --doc only")
     catalog = load_catalog(args.catalog)
+    if args.doc:
+        return run_doc(catalog, args)
     tests = with_derived_tests(catalog, tests_by_rule(args.suites))
     rules = select(catalog, args.profile, args.level)
     info = summary(rules, tests)
@@ -151,6 +168,62 @@ def run_list(args: argparse.Namespace) -> int:
         lines.append(f"tests name rules missing from the catalog: {', '.join(unknown)}")
     _emit("\n".join(lines))
     return 0
+
+
+def _mapping(row: Row, width: int = 70) -> str:
+    entry = row.entry
+    if entry.untestable is not None:
+        return f"untestable: {shorten(entry.untestable, width)}"
+    missing = f"MISSING: {shorten(entry.missing, width)}" if entry.missing is not None else ""
+    return "; ".join(part for part in (", ".join(entry.rules), missing) if part)
+
+
+def _row_json(row: Row) -> dict[str, Any]:
+    unit, entry = row.unit, row.entry
+    return {
+        "anchor": unit.anchor,
+        "section": unit.section,
+        "kind": unit.kind,
+        "line": unit.line,
+        "text": unit.text,
+        "quote": entry.quote,
+        "status": entry.status,
+        "rules": list(entry.rules),
+        "untestable": entry.untestable,
+        "missing": entry.missing,
+        "planned_rules": list(planned_rules(entry.missing)),
+    }
+
+
+def run_doc(catalog: Catalog, args: argparse.Namespace) -> int:
+    """`list --doc`: the page's units with their rules or reasons, the coverage, then the gaps in full."""
+    trace: DocTrace = load_doc_trace(catalog)
+    coverage = trace.coverage()
+    landed = gaps_now_in_catalog(trace, catalog)
+    if args.json:
+        document = {
+            "page": str(trace.page),
+            "trace": str(trace.path),
+            "catalog": str(catalog.path),
+            "units": [_row_json(row) for row in trace.rows],
+            "coverage": coverage._asdict(),
+            "gaps_with_rules_in_catalog": [{"anchor": a, "rule": r} for a, r in landed],
+        }
+        _emit(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        rows = [["ANCHOR", "LINE", "KIND", "TEXT", "RULES OR REASON"]]
+        rows += [[r.unit.anchor, str(r.unit.line), r.unit.kind, shorten(r.unit.text, 50), _mapping(r)]
+                 for r in trace.rows]
+        lines = [_table(rows), "", coverage.line()]
+        gaps = trace.gaps()
+        if gaps:
+            lines += ["", "Gaps (what a rule would assert):"]
+            lines += [f"  {r.unit.anchor} (line {r.unit.line}): {r.entry.missing}" for r in gaps]
+        if landed:
+            # The planned rule exists now: someone should re-read the unit and move the id under `rules`.
+            lines.append("gaps whose planned rule is in the catalog now: " + ", ".join(f"{a} {r}" for a, r in landed))
+        _emit("\n".join(lines))
+    return 1 if args.strict and trace.gaps() else 0
 
 
 def _emit(text: str) -> None:

@@ -15,6 +15,9 @@ CHART_VERSION_DASH_REFUSED = "CHART-VERSION-DASH-REFUSED"
 CHART_NAME_SYMBOLS_REFUSED = "CHART-NAME-SYMBOLS-REFUSED"
 CHART_MISSING_REFUSED = "CHART-MISSING-REFUSED"
 
+# The page's own example versions (`v1`, the `-1.0.tgz` of its create example): only named by the mutant.
+DOC_EXAMPLE_CHART_VERSIONS = "DOC-EXAMPLE-CHART-VERSIONS"
+
 # Checks on the rendered objects (reported as violations).
 KIND_FORBIDDEN = "KIND-FORBIDDEN"
 KIND_API_VERSION_REFUSED = "KIND-API-VERSION-REFUSED"
@@ -109,6 +112,7 @@ ERROR_RULES: frozenset[str] = frozenset(
         CHART_VERSION_DASH_REFUSED,
         CHART_NAME_SYMBOLS_REFUSED,
         CHART_MISSING_REFUSED,
+        DOC_EXAMPLE_CHART_VERSIONS,
     }
 )
 # Every id `violate` understands.

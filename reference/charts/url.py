@@ -186,13 +186,19 @@ def _registry(url: str, netloc: str) -> str:
 def _split_file(url: str, stem: str, violate: Collection[str]) -> tuple[str, str]:
     """NAME-VERSION → (NAME, VERSION), splitting on the last '-' that a digit follows."""
     cuts = [i for i in range(len(stem) - 1) if stem[i] == "-" and stem[i + 1].isdigit()]
+    # The page says a chart version "v1 is ok": `NAME-vX[.Y[.Z]].tgz` is a version with a leading 'v'.
+    leading_v = re.fullmatch(r"(?P<name>.+)-(?P<version>v(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*)){0,2})", stem)
+    if leading_v:
+        if rules.DOC_EXAMPLE_CHART_VERSIONS in violate:
+            raise _refuse(url, "version", f"version '{leading_v['version']}' must be X.Y.Z, without a leading 'v'",
+                          rules.DOC_EXAMPLE_CHART_VERSIONS)
+        return leading_v["name"], leading_v["version"]
+    dashed_v = re.fullmatch(r"(?P<name>.+?)-(?P<version>v\d+(?:\.\d+){0,2}-.+)", stem)
+    if dashed_v and not cuts:
+        # "v1 is ok but v1-test will cause issues"
+        raise _refuse(url, "version", f"version '{dashed_v['version']}' contains '-', which chart versions must not "
+                      "contain", rules.CHART_VERSION_DASH_REFUSED)
     if not cuts:
-        leading_v = re.search(r"-(v\d[^/]*)$", stem)
-        if leading_v:
-            raise _refuse(
-                url, "version", f"version '{leading_v.group(1)}' must be X.Y.Z, without a leading 'v'",
-                rules.CHART_REF_OTHER_FORM_REFUSED,
-            )
         raise _refuse(
             url, "file", f"file name '{stem}.tgz' carries no version; expected NAME-X.Y.Z.tgz",
             rules.CHART_REF_OTHER_FORM_REFUSED,

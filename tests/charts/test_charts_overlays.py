@@ -19,7 +19,7 @@ MINIMAL: dict[str, Any] = yaml.safe_load((CASES_DIR / "minimal-http.yaml").read_
 
 def test_every_overlay_loads(all_cases: list[Case], overlay_cases: list[Case]) -> None:
     assert [c.id for c in overlay_cases] == case_ids()
-    assert len(overlay_cases) == 92
+    assert len(overlay_cases) == 94
     for case in all_cases:
         assert case.description
         assert case.expect.objects == sum(case.expect.kinds.values())

@@ -18,6 +18,9 @@ VALID = [
     ("https://helm.example.com/org/charts/mini-1.0.0.tgz", "helm.example.com", "org/charts/mini", "mini", "1.0.0"),
     # The doc's own example (`inference-test-1.0.tgz`) and NVIDIA's sample (`0.1`) use X.Y.
     ("oci://r.io/t/charts/inference-test-1.0.tgz", "r.io", "t/charts/inference-test", "inference-test", "1.0"),
+    # The page's warning: "v1 is ok but v1-test will cause issues".
+    ("oci://r.io/t/charts/inference-test-v1.tgz", "r.io", "t/charts/inference-test", "inference-test", "v1"),
+    ("oci://r.io/t/charts/mini-v2.1.0.tgz", "r.io", "t/charts/mini", "mini", "v2.1.0"),
 ]
 
 
@@ -76,3 +79,11 @@ def test_violate_accepts_exactly_that_refusal(url: str, rule: str, name: str, ve
     other = next(r for r in sorted(rules.ERROR_RULES) if r != rule)
     with pytest.raises(ChartUrlError):
         parse_chart_url(url, violate={other})
+
+
+def test_the_version_mutant_refuses_what_the_page_calls_fine() -> None:
+    with pytest.raises(ChartUrlError) as info:
+        parse_chart_url("oci://r.io/t/charts/inference-test-v1.tgz", violate={rules.DOC_EXAMPLE_CHART_VERSIONS})
+    assert (info.value.part, info.value.rule) == ("version", rules.DOC_EXAMPLE_CHART_VERSIONS)
+    with pytest.raises(ChartUrlError, match="contains '-'"):
+        parse_chart_url("oci://r.io/t/charts/inference-test-v1-test.tgz")  # "v1-test will cause issues"
