@@ -39,6 +39,11 @@ def malformed_instance_type(target: TargetConfig, how: str) -> str:
     }[how]
 
 
+def ready_delay_configuration(seconds: float) -> dict[str, Any]:
+    """Overrides that keep the mini-service unready for `seconds` after it starts (MINI_SERVICE_READY_DELAY)."""
+    return {"miniService": {"env": [{"name": "MINI_SERVICE_READY_DELAY", "value": f"{seconds:g}"}]}}
+
+
 def identity_configuration(name: str) -> dict[str, Any]:
     """Overrides that make the mini-service sign its answers `served-by: <name>` (MINI_SERVICE_IDENTITY)."""
     return {"miniService": {"env": [{"name": "MINI_SERVICE_IDENTITY", "value": name}]}}

@@ -15,10 +15,10 @@ import pytest
 from conformance.client import Nonconformant
 from conformance.plugin import ChartRef, DeployedFunction, Expect, Functions
 from conformance.plugin.grpc_spelling import DOCUMENTED, reported_protocol
-from suites._helpers import identity_configuration
+from conformance.target.config import TargetConfig
+from suites._helpers import identity_configuration, ready_delay_configuration
 
 pytestmark = pytest.mark.case("grpc")
-READY_DELAY = 20
 
 
 def _infer_ok(grpc_invoker: Any, deployed: DeployedFunction, **kwargs: Any) -> Any:
@@ -89,8 +89,8 @@ def test_grpc_version_metadata(grpc_chart: ChartRef, functions: Functions, grpc_
 
 @pytest.mark.rule("GRPC-HEALTH-GATES-ACTIVE")
 def test_grpc_health_gates_active(grpc_chart: ChartRef, functions: Functions, grpc_invoker: Any,
-                                  expect: Expect) -> None:
-    configuration = {"miniService": {"env": [{"name": "MINI_SERVICE_READY_DELAY", "value": str(READY_DELAY)}]}}
+                                  target: TargetConfig, expect: Expect) -> None:
+    configuration = ready_delay_configuration(target.timeout("ready_delay"))
     started = time.monotonic()
     deployed = functions.deployed(grpc_chart, configuration=configuration)
     _serving(grpc_invoker, deployed)

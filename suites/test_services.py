@@ -10,9 +10,8 @@ from conformance.client import Nonconformant
 from conformance.client.kserve import EchoAnswer
 from conformance.errors import ConformanceError
 from conformance.plugin import ChartRef, ChartSet, DeployedFunction, Expect, Functions, variants
-from suites._helpers import case_overlay
-
-READY_DELAY = 20
+from conformance.target.config import TargetConfig
+from suites._helpers import case_overlay, ready_delay_configuration
 
 
 @pytest.mark.rule("SVC-NAME-MISMATCH-REFUSED")
@@ -35,8 +34,9 @@ def test_service_port_mismatch_refused(chart: ChartRef, expect: Expect) -> None:
 
 @pytest.mark.rule("MINI-ACTIVE-WHEN-READY")
 @pytest.mark.case("minimal-http")
-def test_active_only_when_ready(chart: ChartRef, functions: Functions, expect: Expect) -> None:
-    configuration = {"miniService": {"env": [{"name": "MINI_SERVICE_READY_DELAY", "value": str(READY_DELAY)}]}}
+def test_active_only_when_ready(chart: ChartRef, functions: Functions, target: TargetConfig, expect: Expect) -> None:
+    delay = target.timeout("ready_delay")
+    configuration = ready_delay_configuration(delay)
     started = time.monotonic()
     deployed = functions.deployed(chart, configuration=configuration)
     waited = time.monotonic() - started
@@ -45,8 +45,8 @@ def test_active_only_when_ready(chart: ChartRef, functions: Functions, expect: E
     if reply.status_code != 200:
         raise Nonconformant(f"ACTIVE after {waited:.0f} s, but the mini-service is not ready yet: {reply.describe()}",
                             "deployed-violating")
-    assert "DEPLOYING" in deployed.watch.history or waited >= READY_DELAY, (
-        f"ACTIVE after {waited:.0f} s without DEPLOYING, before the {READY_DELAY} s readiness delay")
+    assert "DEPLOYING" in deployed.watch.history or waited >= delay, (
+        f"ACTIVE after {waited:.0f} s without DEPLOYING, before the {delay:.0f} s readiness delay")
     expect.observed("lifecycle-as-documented", f"{' → '.join(deployed.watch.history)} in {waited:.0f} s")
 
 

@@ -25,6 +25,9 @@ from conformance.report.model import Exchange
 from conformance.target.config import Endpoint, TargetConfig
 
 API = "/v2/nvcf"
+# Status polls: the first pause, and how it grows towards `timeouts.poll_interval`.
+FIRST_POLL_PAUSE = 0.2
+POLL_BACKOFF = 1.5
 PROBLEM_FIELDS = ("type", "title", "status", "detail")
 REQUIRED_PROBLEM_FIELDS = ("status", "detail")
 FUNCTION_STATUSES = ("ACTIVE", "DEPLOYING", "ERROR", "INACTIVE", "DELETED", "DEGRADED", "DEGRADING")
@@ -337,6 +340,9 @@ class NvcfClient:
     def list_versions(self, function_id: str) -> Reply:
         return self._api("GET", f"/functions/{_seg(function_id)}/versions")
 
+    def list_function_ids(self) -> Reply:
+        return self._api("GET", "/functions/ids")
+
     def get_version(self, function_id: str, version_id: str) -> Reply:
         return self._api("GET", f"/functions/{_seg(function_id)}/versions/{_seg(version_id)}")
 
@@ -356,6 +362,38 @@ class NvcfClient:
     def delete_deployment(self, function_id: str, version_id: str, *, graceful: bool = False) -> Reply:
         return self._api("DELETE", f"/deployments/functions/{_seg(function_id)}/versions/{_seg(version_id)}",
                          params={"graceful": str(graceful).lower()}, timeout=self.target.timeout("undeploy"))
+
+    def get_deployment_by_id(self, deployment_id: str) -> Reply:
+        return self._api("GET", f"/deployments/{_seg(deployment_id)}")
+
+    def update_deployment(self, function_id: str, version_id: str, specs: Iterable[Mapping[str, Any]]) -> Reply:
+        """The deprecated PUT of a deployment: its specifications with new counts (nothing else may change)."""
+        body = {"deploymentSpecifications": [dict(s) for s in specs]}
+        return self._api("PUT", f"/deployments/functions/{_seg(function_id)}/versions/{_seg(version_id)}",
+                         json_body=body)
+
+    def patch_gpu_specification(self, deployment_id: str, gpu_specification_id: str,
+                                changes: Mapping[str, Any]) -> Reply:
+        """`PATCH /deployments/{id}/gpu-specifications/{id}`: the preferred update of one specification."""
+        return self._api("PATCH", f"/deployments/{_seg(deployment_id)}/gpu-specifications/"
+                                  f"{_seg(gpu_specification_id)}", json_body=dict(changes))
+
+    # ── other credentials ────────────────────────────────────────────────────────────────────────
+
+    def call_as(self, credential: str | None, method: str, path: str, *, invocation: bool = False,
+                json_body: Any = None) -> Reply:
+        """`path` (under /v2/nvcf) sent with `credential` instead of the configured one (None: no
+        Authorization header), on the API host or, with `invocation`, where pexec is served; for the
+        authentication rules. A 5xx raises `TargetServerError`, as for every management call."""
+        endpoint = self.target.pexec if invocation else self.target.api
+        reply = self.request(method, endpoint, API + path, credential=credential, json_body=json_body)
+        if reply.status_code >= 500:
+            said = " ".join(reply.error_text.split())[:300]
+            raise TargetServerError(
+                f"NVCF answered {reply.status_code} to {method} {path}" + (f" ({self.redactor.text(said)})" if said
+                                                                          else "")
+                + ": the backend failed, so this says nothing about the rule; see the transcript and its logs")
+        return reply
 
     # ── status ───────────────────────────────────────────────────────────────────────────────────
 
@@ -378,9 +416,15 @@ class NvcfClient:
         interval: float | None = None,
         timeout_name: str = "timeouts.deploy_active",
     ) -> StatusWatch:
-        """Poll until the version's status is one of `wanted`; `WaitTimeout` (an ERROR) otherwise."""
+        """Poll until the version's status is one of `wanted`; `WaitTimeout` (an ERROR) otherwise.
+
+        The pause starts short and grows to `interval` (`timeouts.poll_interval`): most changes come
+        within a second or two, and a backend that takes minutes is asked every `interval` seconds. A
+        change of status starts the short pauses again: the next one tends to follow soon.
+        """
         targets = set(wanted)
         interval = self.target.timeout("poll_interval") if interval is None else interval
+        pause = first_pause = min(FIRST_POLL_PAUSE, interval)
         started = time.monotonic()
         history: list[str] = []
         while True:
@@ -388,6 +432,7 @@ class NvcfClient:
             shown = status or "NOT-FOUND"
             if not history or history[-1] != shown:
                 history.append(shown)
+                pause = first_pause
             if status in targets:
                 return StatusWatch(status or "", tuple(history), function, time.monotonic() - started)
             if status is None and "NOT-FOUND" in targets:
@@ -400,7 +445,8 @@ class NvcfClient:
                     "backend is slow",
                     last=status,
                 )
-            self._sleep(min(interval, max(timeout - elapsed, 0.05)))
+            self._sleep(min(pause, max(timeout - elapsed, 0.05)))
+            pause = min(pause * POLL_BACKOFF, interval)
 
     def failure_reason(self, function_id: str, version_id: str) -> str:
         """Every failure explanation NVCF gives for a version: function and deployment documents."""
@@ -479,6 +525,29 @@ class NvcfClient:
         return self.request(method, endpoint, path if path.startswith("/") else "/" + path,
                             credential=self.target.api_key, content=body, json_body=json_body,
                             headers=headers, timeout=self.target.timeout("invoke"))
+
+    def passthrough_by_headers(
+        self,
+        function_id: str,
+        method: str,
+        path: str,
+        *,
+        version_id: str | None = None,
+        body: bytes | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """Pass-through addressed by `function-id` / `function-version-id` headers instead of the Host name."""
+        sent = {"function-id": function_id, **({"function-version-id": version_id} if version_id else {})}
+        return self.request(method, self._invocation_plane(), path if path.startswith("/") else "/" + path,
+                            credential=self.target.api_key, content=body, json_body=json_body,
+                            headers={**sent, **(headers or {})}, timeout=self.target.timeout("invoke"))
+
+    def _invocation_plane(self) -> Endpoint:
+        """`invocation.<gw>` self-hosted; a hosted invocation service reads the headers on its own URL."""
+        if self.target.self_hosted:
+            return Endpoint(self.target.api.base_url, f"invocation.{self.target.gateway_domain}")
+        return self.target.pexec
 
     def _invoke_timeout(self, poll_seconds: int | None) -> float:
         # The server may hold the request for the whole poll window before it answers 202.

@@ -52,6 +52,7 @@ class MutantServer:
             "kubeconfig": str(self.env.kubeconfig),
         }
         data["deployment"] = {"instance_type_grammar": True}  # the reference names types by the documented grammar
+        data["timeouts"] = {"ready_delay": 5}  # as the embedded target: its pods are ready within a second
         if shapes:
             data["gpu_shapes"] = shapes
             data["deployment"]["gpu"] = min(shapes, key=lambda s: s["gpus_per_node"])["gpu"]

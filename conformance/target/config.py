@@ -118,10 +118,17 @@ KEYS: Mapping[str, Key] = {
     ),
     "timeouts.undeploy": Key("float", "NVCF_TIMEOUT_UNDEPLOY", 300.0, "deployment removal until INACTIVE"),
     "timeouts.invoke": Key("float", "NVCF_TIMEOUT_INVOKE", 120.0, "one invocation, polling included"),
-    "timeouts.poll_interval": Key("float", "NVCF_POLL_INTERVAL", 2.0, "pause between status polls"),
+    "timeouts.poll_interval": Key(
+        "float", "NVCF_POLL_INTERVAL", 2.0, "the longest pause between status polls (they start at 0.2 s and back off)"
+    ),
     "timeouts.cleanup_retry": Key(
         "float", "NVCF_TIMEOUT_CLEANUP_RETRY", 60.0,
         "how long the end-of-run cleanup keeps retrying a target that does not answer (a restart)",
+    ),
+    "timeouts.ready_delay": Key(
+        "float", "NVCF_READY_DELAY", 20.0,
+        "how long the mini-service stays unready in the readiness-gating tests: long enough that an early ACTIVE "
+        "is seen before it ends (the embedded environment, which polls within a second, uses 5)",
     ),
     "timeouts.cluster": Key("float", "NVCF_TIMEOUT_CLUSTER", 120.0, "waiting for cluster objects (white-box)"),
 }
@@ -417,6 +424,9 @@ def embedded_layer(load_state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         values["deployment.gpu"] = single["gpu"]
     # The embedded reference names its instance types by the documented grammar (and refuses others).
     values["deployment.instance_type_grammar"] = True
+    # Its pods are ready within a second of creation and its status is polled from 0.2 s on: an ACTIVE
+    # before the mini-service is ready shows within a 5 s readiness delay.
+    values["timeouts.ready_delay"] = 5.0
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -74,3 +74,19 @@ def test_wait_for_status_returns_and_times_out(fake: FakeNvcf) -> None:
         assert watch.final == "INACTIVE" and watch.history == ("INACTIVE",)
         with pytest.raises(WaitTimeout, match="did not reach ACTIVE"):
             client.wait_for_status(function["id"], function["versionId"], {"ACTIVE"}, 0.1, interval=0.02)
+
+
+def test_status_polls_start_short_and_back_off(fake: FakeNvcf) -> None:
+    statuses = iter(["INACTIVE", "DEPLOYING", "DEPLOYING", "DEPLOYING", "DEPLOYING", "DEPLOYING", "ACTIVE"])
+    pauses: list[float] = []
+
+    class Scripted(NvcfClient):
+        def function_status(self, function_id: str, version_id: str) -> tuple[str | None, dict[str, object]]:
+            return next(statuses), {}
+
+    client = Scripted(target_for(fake.address, registry=False, **{"timeouts.poll_interval": 1.0}),
+                      sleep=pauses.append)
+    watch = client.wait_for_status("f", "v", {"ACTIVE"}, 60)
+    assert watch.history == ("INACTIVE", "DEPLOYING", "ACTIVE")
+    # 0.2 s first, ×1.5 up to the configured interval; a new status starts short again.
+    assert pauses == pytest.approx([0.2, 0.2, 0.3, 0.45, 0.675, 1.0])
