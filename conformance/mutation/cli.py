@@ -127,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConformanceError as exc:
         _say(f"error: {exc}")
         return 2
+    except KeyboardInterrupt:
+        # The running mutants stopped their servers and the environment this run started is down.
+        _say("interrupted: no report written")
+        return 130
     wall = time.monotonic() - started
     path = report.write(out, report.document(outcomes, skipped, wall_seconds=wall, environment=environment,
                                              twins=twins, baselines=done_baselines, personalities=personalities))
