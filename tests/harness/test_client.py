@@ -88,5 +88,5 @@ def test_status_polls_start_short_and_back_off(fake: FakeNvcf) -> None:
                       sleep=pauses.append)
     watch = client.wait_for_status("f", "v", {"ACTIVE"}, 60)
     assert watch.history == ("INACTIVE", "DEPLOYING", "ACTIVE")
-    # 0.2 s first, ×1.5 up to the configured interval; a new status starts short again.
+    # 0.2 s first, then 1.5 times longer up to the configured interval; a new status starts short again.
     assert pauses == pytest.approx([0.2, 0.2, 0.3, 0.45, 0.675, 1.0])
