@@ -11,7 +11,7 @@ MUTATION_ARGS ?=
 
 .PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts bench-reference mutation \
         soak nvidia-verdicts \
-        kind-up kind-down clean
+        kind-up kind-down test-kind clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,8 +33,9 @@ env-up: install tools ## start registry + KWOK cluster (+ reference NVCF)
 env-down: install ## stop everything env-up started
 	$(NVCF) env down
 
-conformance: install tools ## the main job: embedded env + charts + suites + report
-	bash scripts/conformance.sh
+CLUSTER ?= kwok
+conformance: install tools ## the main job: env + charts + suites + report (CLUSTER=kind: real nodes, see kind-config/)
+	CLUSTER=$(CLUSTER) bash scripts/conformance.sh
 
 test: install tools ## the project's own tests (unit, meta, env, charts, probe, kind config)
 	$(BIN)/ruff check .
@@ -66,11 +67,14 @@ SOAK_ARGS ?=
 soak: install tools ## core-profile runs with the reference killed / the registry restarted mid-run (benchmark, slow)
 	$(BIN)/python -m conformance.bench.soak $(SOAK_ARGS)
 
-kind-up: install ## kind cluster + local registry (needs a Docker engine)
-	bash kind-config/up.sh multi
+kind-up: install tools ## kind env: dockerd if none, kind cluster of our node image, registry, reference (root)
+	$(NVCF) env up --cluster kind
 
-kind-down: install
-	bash kind-config/down.sh
+kind-down: install ## remove everything kind-up started
+	$(NVCF) env down
+
+test-kind: install tools ## kind up, a slice of the suites on real pods, kind down, nothing left (slow, root)
+	NVCF_KIND_E2E=1 $(BIN)/pytest tests/kind/test_kind_e2e.py -p no:cacheprovider $(PYTEST_ARGS)
 
 clean: ## stop the env and remove run state (keeps the tool cache)
 	-$(NVCF) env down

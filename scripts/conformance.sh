@@ -16,7 +16,14 @@ mkdir -p "$report_dir"
 step() { printf '\n== %s\n' "$*"; }
 
 step "environment"
-$nvcf env up
+cluster=${CLUSTER:-kwok}
+if [ "$cluster" = kind ]; then
+  # Real nodes: dockerd (when none runs), a kind cluster of our node image, the registry container,
+  # the mini-service image pushed, the reference with the port-forward data plane (kind-config/).
+  $nvcf env up --cluster kind
+else
+  $nvcf env up
+fi
 
 step "sample charts (run id $run_id)"
 $nvcf charts push --run-id "$run_id" --no-twins --json > "$report_dir/charts.json"
@@ -26,11 +33,38 @@ step "rule inventory"
 $nvcf list | tee "$report_dir/inventory.txt" | tail -n 3
 
 step "suites"
+if [ "$cluster" = kind ]; then
+  $nvcf env status --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+for part in ("registry", "nvcf"):
+    for secret in ("password", "token", "api_key"):
+        (d.get(part) or {}).pop(secret, None)
+json.dump(d, sys.stdout, indent=2)' >"$report_dir/environment.json"
+  read -r kubeconfig docker_host kind_cluster < <(python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+print(d["kubeconfig"], d["docker"]["host"], d["cluster"]["name"])' "$report_dir/environment.json")
+  kc="bin/kubectl --kubeconfig $kubeconfig"
+  # Which pods ran where, every 15 s while the suites run (the functions' pods are gone at the end).
+  while sleep 15; do date -u +%FT%TZ; $kc get pods -A -o wide --no-headers 2>&1; done >"$report_dir/pods.log" &
+  sampler=$!
+fi
 # Every profile the embedded reference claims; of the two security profiles it claims `current`
 # (its default policy). `white-box` is claimed by the kubeconfig the environment provides.
 status=0
 $nvcf run --run-id "$run_id" --report-dir "$report_dir" -n "${NVCF_WORKERS:-auto}" \
   --profile grpc --profile multinode --profile ext --profile security-current || status=$?
+
+if [ "$cluster" = kind ]; then
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  # The report records what it ran on: the nodes, what ran on them (pods.log: sampled during the
+  # run), the images the nodes hold with their digests, and the environment without credentials.
+  $kc get nodes -o wide --show-labels >"$report_dir/nodes.txt" 2>&1 || true
+  for node in $(DOCKER_HOST=$docker_host docker ps --filter "label=io.x-k8s.kind.cluster=$kind_cluster" --format '{{.Names}}'); do
+    DOCKER_HOST=$docker_host docker exec "$node" ctr -n k8s.io images ls 2>/dev/null |
+      awk -v n="$node" 'NR > 1 && $1 !~ /^sha256:/ {print n, $1, $3}'
+  done >"$report_dir/node-images.txt" || true
+  printf 'environment: %s/{environment.json,nodes.txt,pods.log,node-images.txt}\n' "$report_dir"
+fi
 
 if [ "${NVCF_ENV_DOWN:-0}" = 1 ]; then
   step "environment down"

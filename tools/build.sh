@@ -42,31 +42,43 @@ wrapper() {
 }
 
 build_k8s() {
-  local v=$K8S_VERSION minor sv out=$cache/kubernetes-$K8S_VERSION
-  minor=$(echo "$v" | cut -d. -f2); sv="0.${v#1.}"
+  local out=$cache/kubernetes-$K8S_VERSION
   [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ] && return 0
-  log "building Kubernetes v$v (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl); this takes a while on a cold cache"
-  local w=$cache/src-kubernetes
+  log "building Kubernetes v$K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl); this takes a while on a cold cache"
+  build_k8s_cmds "$cache/src-kubernetes" "$out" kube-apiserver kube-controller-manager kube-scheduler kubectl
+}
+
+# build_k8s_node: the node half of the same release (kind node image): same wrapper recipe and
+# ldflags as build_k8s, in a directory of its own so either can be rebuilt without the other.
+build_k8s_node() {
+  local out=$cache/kubernetes-node-$K8S_VERSION
+  [ -x "$out/kubelet" ] && [ -x "$out/kubeadm" ] && [ -x "$out/kube-proxy" ] && return 0
+  log "building Kubernetes v$K8S_VERSION node binaries (kubelet, kubeadm, kube-proxy)"
+  build_k8s_cmds "$cache/src-kubernetes-node" "$out" kubelet kubeadm kube-proxy
+}
+
+# build_k8s_cmds WRAPPER_DIR OUT CMD...: k8s.io/kubernetes/cmd/CMD at K8S_VERSION into OUT.
+build_k8s_cmds() {
+  local w=$1 out=$2; shift 2
+  local v=$K8S_VERSION minor sv
+  minor=$(echo "$v" | cut -d. -f2); sv="0.${v#1.}"
   wrapper "$w"
   local gomod
   gomod=$(cd "$w" && go mod download -json "k8s.io/kubernetes@v$v" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')
-  local m args=()
-  for m in $(sed -n 's|^[[:space:]]*\(k8s.io/[^ ]*\) => \./staging/.*|\1|p' "$gomod"); do
+  local m args=() c pkgs=() pins=()
+  while read -r m; do
     args+=("-replace=$m=$m@v$sv")
-  done
+  done < <(sed -n 's|^[[:space:]]*\(k8s.io/[^ ]*\) => \./staging/.*|\1|p' "$gomod")
+  for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); pins+=("k8s.io/kubernetes/cmd/$c@v$v"); done
   # Each package gets an explicit @version: a bare `go get pkg` means @upgrade (the newest release).
-  (cd "$w" && go mod edit "${args[@]}" \
-    && go get "k8s.io/kubernetes/cmd/kube-apiserver@v$v" "k8s.io/kubernetes/cmd/kube-controller-manager@v$v" \
-         "k8s.io/kubernetes/cmd/kube-scheduler@v$v" "k8s.io/kubernetes/cmd/kubectl@v$v")
+  (cd "$w" && go mod edit "${args[@]}" && go get "${pins[@]}")
   local d ldf="-s -w" p
   d=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldf="$ldf -X $p.gitVersion=v$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=$d"
   done
   mkdir -p "$out.tmp"
-  (cd "$w" && go build -trimpath -ldflags "$ldf" -o "$out.tmp/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+  (cd "$w" && go build -trimpath -ldflags "$ldf" -o "$out.tmp/" "${pkgs[@]}")
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
@@ -132,12 +144,54 @@ link_kind() {
   link kind "$out/kind"
 }
 
+# --- node side of the kind path (tools/kind-images.sh): built only when asked for, and never
+# linked into bin/: a containerd or kubelet there would be found on PATH by the host's dockerd. ---
+
+# containerd 2.x: kubelet >= 1.35 no longer supports containerd 1.x (Debian ships 1.6). Static, and
+# without the storage drivers the node never uses (their cgo libraries are not there).
+build_containerd() {
+  local out=$cache/containerd-$CONTAINERD_VERSION m=github.com/containerd/containerd/v2
+  GOFLAGS="$GOFLAGS -tags=no_btrfs,no_devmapper,no_zfs" build_simple containerd "$out" \
+    "-X $m/version.Version=v$CONTAINERD_VERSION" "v$CONTAINERD_VERSION" \
+    "$m/cmd/containerd" "$m/cmd/containerd-shim-runc-v2" "$m/cmd/ctr"
+}
+
+build_coredns() {
+  local out=$cache/coredns-$COREDNS_VERSION
+  build_simple coredns "$out" "" "v$COREDNS_VERSION" github.com/coredns/coredns
+}
+
+# The etcd kubeadm runs as a static pod: the release kubeadm names, not ETCD_VERSION (the KWOK one).
+build_etcd_node() {
+  local out=$cache/etcd-$KIND_ETCD_VERSION
+  build_simple etcd-node "$out" "" "v$KIND_ETCD_VERSION" go.etcd.io/etcd/server/v3
+  [ -x "$out/etcd" ] || mv "$out/server" "$out/etcd"
+}
+
+# Our own small programs for the node image (tools/kind-node/go): pause, the runc wrapper and the
+# CNI agent. Keyed by a hash of their sources, so an edit rebuilds them. nvcf-runc is linked into
+# bin/: the dockerd that `env up --cluster kind` starts runs privileged containers through it.
+link_kind_node_go() {
+  local src=$here/kind-node/go key out
+  key=$(cd "$src" && find . -type f \( -name '*.go' -o -name go.mod \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  out=$cache/kind-node-go-$key
+  if [ ! -d "$out" ]; then
+    log "building the node image's own programs (pause, nvcf-runc, nvcf-cni)"
+    mkdir -p "$out.tmp"
+    (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out.tmp/" ./cmd/...)
+    rm -rf "$out" && mv "$out.tmp" "$out"
+  fi
+  link nvcf-runc "$out/nvcf-runc"
+}
+
 want=${*:-k8s etcd helm kwok registry}
 for t in $want; do
   case $t in
     k8s) link_k8s ;; etcd) link_etcd ;; helm) link_helm ;; kwok) link_kwok ;;
     registry) link_registry ;; kind) link_kind ;;
-    *) echo "tools/build.sh: unknown tool '$t' (known: k8s etcd helm kwok registry kind)" >&2; exit 2 ;;
+    k8s-node) build_k8s_node ;; containerd) build_containerd ;; coredns) build_coredns ;;
+    etcd-node) build_etcd_node ;; kind-node-go) link_kind_node_go ;;
+    *) echo "tools/build.sh: unknown tool '$t' (known: k8s etcd helm kwok registry kind k8s-node containerd coredns etcd-node kind-node-go)" >&2; exit 2 ;;
   esac
 done
 log "tools ready in $bindir"

@@ -11,8 +11,10 @@ engine and the registry image:
   random password is made with `secrets.token_urlsafe` when none is given.
 - The host port is bound on 127.0.0.1 only (a registry with a test password has no business on the
   LAN); port 0 lets the engine pick a free one.
+- `network` creates the container on a user-defined network: `env up --cluster kind` puts it on
+  kind's, so the nodes reach it by container name (and its own dockerd has no default bridge).
 
-The small command line is what `kind-config/up.sh` and `down.sh` call::
+A small command line starts and stops one by hand (`env up --cluster kind` uses the class)::
 
     python -m conformance.env.docker_registry start --name kind-registry --port 5001 --state FILE
     python -m conformance.env.docker_registry stop --state FILE
@@ -70,7 +72,7 @@ def _no_engine(exc: BaseException) -> ConformanceError:
 
 def _disable_ryuk_unless_asked() -> None:
     # Ryuk is testcontainers' reaper container, pulled from Docker Hub on first use; offline that pull
-    # fails and takes the whole start with it. We remove our container ourselves (stop(), down.sh),
+    # fails and takes the whole start with it. We remove our container ourselves (stop(), `env down`),
     # and the kind registry must outlive this process anyway, which Ryuk would prevent. An explicit
     # TESTCONTAINERS_RYUK_DISABLED=false still turns it back on.
     if RYUK_ENV in os.environ:
@@ -109,6 +111,7 @@ class DockerRegistryContainer:
         restart_always: bool = False,
         pull: bool = True,
         ready_timeout: float = 60.0,
+        network: str | None = None,
     ) -> None:
         self.image = image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
         self.username = username
@@ -119,6 +122,9 @@ class DockerRegistryContainer:
         self.restart_always = restart_always
         self.pull = pull
         self.ready_timeout = ready_timeout
+        # A user-defined network (kind's) to create the container on: its nodes then resolve the
+        # registry by container name, and an engine without a default bridge can still publish it.
+        self.network = network
         # Hashed once: bcrypt salts differ per call, and tests compare what start() copies in.
         self.htpasswd = htpasswd_line(username, self.password)
         self._container: DockerContainer | None = None
@@ -224,6 +230,8 @@ class DockerRegistryContainer:
         if self.name:
             container.with_name(self.name)
         kwargs: dict[str, Any] = {"labels": {ROLE_LABEL: "registry"}}
+        if self.network:
+            kwargs["network"] = self.network
         if self.restart_always:
             # Survives an engine restart like kind's own nodes do, so the cluster keeps its registry.
             kwargs["restart_policy"] = {"Name": "always"}

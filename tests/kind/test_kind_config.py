@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import tomllib
 import types
 import uuid
 from collections.abc import Iterator
@@ -115,11 +114,20 @@ def test_cluster_config_structure(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CLUSTER_CONFIGS)
-def test_containerd_patch_enables_hosts_dir(name: str) -> None:
-    patches = load(name)["containerdConfigPatches"]
-    assert len(patches) == 1
-    toml = tomllib.loads(patches[0])
-    assert toml["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["config_path"] == "/etc/containerd/certs.d"
+def test_no_containerd_patch(name: str) -> None:
+    # Our node image (tools/kind-node/node/etc/containerd/config.toml, version 4) and kind's own from
+    # v0.27.0 already read /etc/containerd/certs.d; a version-2 patch would not even apply to them.
+    assert "containerdConfigPatches" not in load(name)
+
+
+@pytest.mark.parametrize("name", CLUSTER_CONFIGS)
+def test_only_namespaced_unsafe_sysctls_are_allowed(name: str) -> None:
+    (patch,) = load(name)["kubeadmConfigPatches"]
+    kubelet = yaml.safe_load(patch)
+    assert kubelet["kind"] == "KubeletConfiguration"
+    # Each allowed sysctl must live in the pod's IPC namespace: nothing outside the pod changes.
+    for sysctl in kubelet["allowedUnsafeSysctls"]:
+        assert re.match(r"^(kernel\.(msg|sem|shm)|fs\.mqueue\.)", sysctl), sysctl
 
 
 def test_single_node_is_one_l40s() -> None:
@@ -132,7 +140,8 @@ def test_multi_node_is_control_plane_and_two_gpu_workers() -> None:
     nodes = load("multi-node.yaml")["nodes"]
     assert [n["role"] for n in nodes] == ["control-plane", "worker", "worker"]
     assert gpu_shape(nodes[0]) is None
-    assert [gpu_shape(n) for n in nodes[1:]] == [("NVIDIA-L40S", 1), ("NVIDIA-B200", 8)]
+    # One shape on both workers: multi-node instance types (`.x2`) need two distinct nodes of it.
+    assert [gpu_shape(n) for n in nodes[1:]] == [("NVIDIA-L40S", 8), ("NVIDIA-L40S", 8)]
 
 
 @pytest.mark.parametrize("name", CLUSTER_CONFIGS)
@@ -156,7 +165,7 @@ def test_local_registry_hosting_configmap() -> None:
     assert (cm["apiVersion"], cm["kind"]) == ("v1", "ConfigMap")
     assert cm["metadata"] == {"name": "local-registry-hosting", "namespace": "kube-public"}
     hosting = yaml.safe_load(cm["data"]["localRegistryHosting.v1"])
-    assert hosting["host"] == "localhost:5001"  # the literal up.sh rewrites for another port
+    assert hosting["host"] == "localhost:5001"  # the literal env up rewrites to the registry's address
     assert hosting["help"].startswith("https://")
 
 
@@ -235,19 +244,14 @@ def run_script(name: str, env: dict[str, str], *args: str) -> subprocess.Complet
     return subprocess.run(["bash", str(KIND_DIR / name), *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_up_without_docker_engine_is_one_clear_line(fakes: dict[str, Any]) -> None:
-    proc = run_script("up.sh", {**fakes["env"], "FAKE_NO_ENGINE": "1"}, "multi")
-    assert proc.returncode == 1
-    assert proc.stderr.strip().count("\n") == 0
-    assert "no Docker engine: kind needs one; the embedded KWOK env needs none: use `make conformance`" in proc.stderr
-    assert not fakes["run"].exists(), "nothing may be created when Docker is missing"
-    assert [c["argv"][0] for c in fakes["calls"]()] == ["info"]
-
-
-def test_down_without_docker_engine_is_one_clear_line(fakes: dict[str, Any]) -> None:
-    proc = run_script("down.sh", {**fakes["env"], "FAKE_NO_ENGINE": "1"})
-    assert proc.returncode == 1
-    assert proc.stderr.strip().count("\n") == 0 and "no Docker engine" in proc.stderr
+def test_up_is_env_up_cluster_kind(fakes: dict[str, Any]) -> None:
+    proc = run_script("up.sh", fakes["env"])
+    assert proc.returncode == 0, proc.stderr
+    (call,) = fakes["calls"]("python")
+    assert call["argv"] == ["-m", "conformance.cli", "env", "up", "--cluster", "kind", "--layout", "multi"]
+    proc = run_script("up.sh", fakes["env"], "single")
+    assert proc.returncode == 0, proc.stderr
+    assert fakes["calls"]("python")[-1]["argv"][-2:] == ["--layout", "single"]
 
 
 def test_up_refuses_unknown_layout(fakes: dict[str, Any]) -> None:
@@ -256,92 +260,11 @@ def test_up_refuses_unknown_layout(fakes: dict[str, Any]) -> None:
     assert fakes["calls"]() == []
 
 
-def test_up_refuses_existing_cluster(fakes: dict[str, Any]) -> None:
-    proc = run_script("up.sh", {**fakes["env"], "FAKE_CLUSTERS": "other\nnvcf-conformance"}, "single")
-    assert proc.returncode == 1 and "already exists" in proc.stderr
-    assert not [c for c in fakes["calls"]("python")]
-
-
-def test_up_multi_wires_registry_nodes_configmap_and_gpus(fakes: dict[str, Any]) -> None:
-    nodes = ["nvcf-conformance-control-plane", "nvcf-conformance-worker", "nvcf-conformance-worker2"]
-    env = {
-        **fakes["env"],
-        "FAKE_NODES": " ".join(nodes),
-        "FAKE_GPU_LISTING": "nvcf-conformance-worker 1\nnvcf-conformance-worker2 8\n",
-    }
-    proc = run_script("up.sh", env, "multi")
+def test_down_is_env_down(fakes: dict[str, Any]) -> None:
+    proc = run_script("down.sh", fakes["env"])
     assert proc.returncode == 0, proc.stderr
-    run: Path = fakes["run"]
-    calls = fakes["calls"]
-
-    (start,) = calls("python")
-    assert start["argv"][:3] == ["-m", "conformance.env.docker_registry", "start"]
-    assert start["argv"][3:] == [
-        "--name",
-        "kind-registry",
-        "--port",
-        "5001",
-        "--state",
-        str(run / "registry-state.json"),
-    ]
-    creds = json.loads((run / "registry.json").read_text())
-    assert creds == {"address": "127.0.0.1:5001", "username": "conformance", "password": "pw"}
-    assert stat.S_IMODE((run / "registry.json").stat().st_mode) == 0o600
-
-    create = next(c["argv"] for c in calls("kind") if c["argv"][:2] == ["create", "cluster"])
-    assert create[create.index("--name") + 1] == "nvcf-conformance"
-    assert create[create.index("--config") + 1] == str(KIND_DIR / "multi-node.yaml")
-    assert create[create.index("--kubeconfig") + 1] == str(run / "kubeconfig")
-
-    docker = [c for c in calls("docker")]
-    assert ["network", "connect", "kind", "kind-registry"] in [c["argv"] for c in docker]
-    writes = [c for c in docker if c["argv"][:2] == ["exec", "-i"]]
-    written = {(c["argv"][2], c["argv"][-1]) for c in writes}
-    for node in nodes:
-        for host in ("localhost:5001", "127.0.0.1:5001"):
-            assert (
-                node,
-                f"mkdir -p '/etc/containerd/certs.d/{host}' && cat >'/etc/containerd/certs.d/{host}/hosts.toml'",
-            ) in written
-    for c in writes:
-        hosts = tomllib.loads(c["stdin"])
-        assert hosts == {"host": {"http://kind-registry:5000": {"capabilities": ["pull", "resolve"]}}}
-
-    (apply,) = [c for c in calls("kubectl") if "apply" in c["argv"]]
-    assert apply["argv"][:2] == ["--kubeconfig", str(run / "kubeconfig")]
-    cm = yaml.safe_load(apply["stdin"])
-    assert yaml.safe_load(cm["data"]["localRegistryHosting.v1"])["host"] == "localhost:5001"
-
-    patches = {c["argv"][4]: c["argv"] for c in calls("kubectl") if c["argv"][2:4] == ["patch", "node"]}
-    assert set(patches) == {"nvcf-conformance-worker", "nvcf-conformance-worker2"}
-    for node, want in (("nvcf-conformance-worker", "1"), ("nvcf-conformance-worker2", "8")):
-        argv = patches[node]
-        assert "--subresource=status" in argv and "--type=json" in argv
-        ops = json.loads(argv[argv.index("-p") + 1])
-        assert ops == [
-            {"op": "add", "path": "/status/capacity/nvidia.com~1gpu", "value": want},
-            {"op": "add", "path": "/status/allocatable/nvidia.com~1gpu", "value": want},
-        ]
-
-
-def test_up_templates_another_registry_port(fakes: dict[str, Any]) -> None:
-    env = {
-        **fakes["env"],
-        "KIND_REGISTRY_PORT": "5123",
-        "FAKE_NODES": "n1",
-        "FAKE_GPU_LISTING": "n1 1\n",
-        "KIND_NODE_IMAGE": "kindest/node:local",
-    }
-    proc = run_script("up.sh", env, "single")
-    assert proc.returncode == 0, proc.stderr
-    create = next(c["argv"] for c in fakes["calls"]("kind") if c["argv"][:2] == ["create", "cluster"])
-    assert create[create.index("--config") + 1] == str(KIND_DIR / "single-node.yaml")
-    assert create[create.index("--image") + 1] == "kindest/node:local"
-    (apply,) = [c for c in fakes["calls"]("kubectl") if "apply" in c["argv"]]
-    hosting = yaml.safe_load(yaml.safe_load(apply["stdin"])["data"]["localRegistryHosting.v1"])
-    assert hosting["host"] == "localhost:5123"
-    dirs = {c["argv"][-1] for c in fakes["calls"]("docker") if c["argv"][:2] == ["exec", "-i"]}
-    assert any("certs.d/localhost:5123" in d for d in dirs)
+    (call,) = fakes["calls"]("python")
+    assert call["argv"] == ["-m", "conformance.cli", "env", "down"]
 
 
 def test_fake_gpus_rejects_a_non_integer_count(fakes: dict[str, Any]) -> None:
@@ -414,33 +337,6 @@ def test_fake_gpus_jsonpath_reads_real_node_objects(tmp_path: Path) -> None:
 
     assert evaluate(listing_expr.group(1)) == "w2 8\n"
     assert evaluate(alloc_expr.group(1)) == "8"
-
-
-def test_down_deletes_cluster_and_recorded_registry(fakes: dict[str, Any]) -> None:
-    run: Path = fakes["run"]
-    run.mkdir(parents=True)
-    for name in ("registry-state.json", "registry.json", "kubeconfig"):
-        (run / name).write_text("{}")
-    proc = run_script("down.sh", fakes["env"])
-    assert proc.returncode == 0, proc.stderr
-    delete = [c["argv"] for c in fakes["calls"]("kind")]
-    assert delete == [["delete", "cluster", "--name", "nvcf-conformance", "--kubeconfig", str(run / "kubeconfig")]]
-    (stop,) = fakes["calls"]("python")
-    assert stop["argv"] == [
-        "-m",
-        "conformance.env.docker_registry",
-        "stop",
-        "--state",
-        str(run / "registry-state.json"),
-    ]
-    assert not any((run / n).exists() for n in ("registry-state.json", "registry.json", "kubeconfig"))
-
-
-def test_down_without_state_removes_no_container(fakes: dict[str, Any]) -> None:
-    proc = run_script("down.sh", fakes["env"])
-    assert proc.returncode == 0, proc.stderr
-    assert fakes["calls"]("python") == []
-    assert "no registry container to remove" in proc.stderr
 
 
 # ---------------------------------------------------------------- DockerRegistryContainer without Docker
