@@ -93,7 +93,35 @@ class KwokCluster:
                     f"log {self.log}"
                 ) from None
 
-    def create(self) -> None:
+    def create(self, attempts: int = 3) -> None:
+        """Start the cluster; a component that lost its port to another process is started again.
+
+        kwokctl picks free ports and binds them later, so with several clusters starting at once (tests
+        under xdist, a nightly runner) another process can take a port in between. kwokctl's `--wait`
+        only waits for the API server: a scheduler that died on `address already in use` would leave
+        every pod Pending. So every component is checked alive after the nodes are Ready.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                self._create_once()
+            except ConformanceError:
+                # etcd or the API server losing its port shows as a start that never gets ready.
+                if attempt == attempts or not self._lost_a_port(self.dead_components()):
+                    raise
+                self.delete()
+                continue
+            dead = self.dead_components()
+            if not dead:
+                return
+            if self._lost_a_port(dead) and attempt < attempts:
+                self.delete()
+                continue
+            causes = "; ".join(f"{name}: {cause}" for name, cause in dead.items())
+            raise ConformanceError(
+                f"KWOK cluster component(s) exited after start: {causes}; logs in {self.cluster_dir / 'logs'}"
+            )
+
+    def _create_once(self) -> None:
         cfg_file = self._config_file()
         wait = int(self.cfg.start_timeout)
         result = self._kwokctl(
@@ -106,6 +134,20 @@ class KwokCluster:
                 f"log {self.log}, component logs in {self.cluster_dir / 'logs'}"
             )
         self.add_nodes()
+
+    def _lost_a_port(self, dead: dict[str, str]) -> bool:
+        collided = [name for name, cause in dead.items() if "address already in use" in cause]
+        if collided:
+            with open(self.log, "a") as log:
+                log.write(f"\n{', '.join(collided)} lost a port to another process; starting again\n")
+        return bool(collided)
+
+    def dead_components(self) -> dict[str, str]:
+        """Components whose recorded pid no longer runs, each with the last line of its log."""
+        return {
+            record.name: process.tail(record.log, 1) or "exited"
+            for record in self.pids() if not process.is_ours(record)
+        }
 
     def pids(self) -> list[process.ProcessRecord]:
         """The control-plane processes kwokctl started, from the pid files it keeps."""

@@ -157,3 +157,61 @@ def test_claims_of_the_default_class_are_provisioned_and_reclaimed(api_client: c
 
     # Reclaimed with its claim: a long-lived environment never runs out of volumes.
     _wait(gone, 60, f"volume {volume} to be deleted with its claim")
+
+
+class _Flaky:
+    """A KwokCluster whose first start loses the scheduler's port, as under parallel starts."""
+
+    def __init__(self, tmp_path: Any, causes: list[dict[str, str]]) -> None:
+        from conformance.env.cluster import KwokCluster
+        from conformance.env.config import EnvConfig
+
+        self.cluster = KwokCluster(tmp_path, EnvConfig())
+        self.causes = causes
+        self.starts = 0
+        self.deletes = 0
+        self.cluster._create_once = self._start  # type: ignore[method-assign]
+        self.cluster.dead_components = lambda: self.causes[self.starts - 1]  # type: ignore[method-assign]
+        self.cluster.delete = self._delete  # type: ignore[method-assign]
+
+    def _start(self) -> None:
+        self.starts += 1
+
+    def _delete(self) -> None:
+        self.deletes += 1
+
+
+def test_component_that_lost_its_port_is_started_again(tmp_path: Any) -> None:
+    lost = {"kube-scheduler": "listen tcp 127.0.0.1:32755: bind: address already in use"}
+    flaky = _Flaky(tmp_path, [lost, {}])
+    flaky.cluster.create()
+    assert (flaky.starts, flaky.deletes) == (2, 1)
+
+
+def test_component_that_keeps_dying_is_an_error_naming_it(tmp_path: Any) -> None:
+    from conformance.errors import ConformanceError
+
+    lost = {"kube-scheduler": "bind: address already in use"}
+    flaky = _Flaky(tmp_path, [lost, lost, lost])
+    with pytest.raises(ConformanceError, match="kube-scheduler: bind: address already in use"):
+        flaky.cluster.create()
+    assert flaky.starts == 3
+    crashed = _Flaky(tmp_path, [{"kwok-controller": "panic: boom"}])
+    with pytest.raises(ConformanceError, match="kwok-controller: panic: boom"):
+        crashed.cluster.create()
+    assert crashed.starts == 1  # not a port collision: no second try
+
+
+def test_start_that_never_got_ready_after_a_port_collision_is_retried(tmp_path: Any) -> None:
+    from conformance.errors import ConformanceError
+
+    flaky = _Flaky(tmp_path, [{"etcd": "bind: address already in use"}, {}])
+
+    def start() -> None:
+        flaky.starts += 1
+        if flaky.starts == 1:
+            raise ConformanceError("kwokctl create cluster timed out after 150s")
+
+    flaky.cluster._create_once = start  # type: ignore[method-assign]
+    flaky.cluster.create()
+    assert (flaky.starts, flaky.deletes) == (2, 1)
