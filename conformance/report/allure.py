@@ -17,11 +17,12 @@ from typing import Any
 import yaml
 
 from conformance.report.context import ReportContext
-from conformance.report.model import Exchange, TestResult
-from conformance.report.verdict import RuleOutcome
+from conformance.report.model import FLAKY, Exchange, TestResult
+from conformance.report.verdict import RuleOutcome, verdict_status
 
 STATUS = {"PASS": "passed", "FAIL": "failed", "ERROR": "broken", "SKIP": "skipped", "XFAIL": "skipped",
           "XPASS": "passed"}
+_BY_VERDICT = {"FAIL": "failed", "ERROR": "broken"}  # FLAKY: what it counts as, with Allure's flaky flag
 SEVERITY = {"MUST": "critical", "SHOULD": "normal", "EXT": "minor"}
 _NAMESPACE = uuid.UUID("6d1f3f3e-6c2b-4f53-9a43-6f6e76636663")
 
@@ -87,6 +88,12 @@ def _result(ctx: ReportContext, rule: RuleOutcome, result: TestResult, start: in
         details["trace"] = f"repro bundle: {ctx.repro[result.nodeid]}"
     if result.status in ("XFAIL", "XPASS"):
         details["known"] = True
+    if result.status == FLAKY:
+        details["flaky"] = True
+    if result.attempts:
+        details["message"] = "\n".join([result.message, *(
+            f"attempt {a.attempt}: {a.status}{': ' + a.message if a.message else ''}" for a in result.attempts)])
+    status = _BY_VERDICT[verdict_status(result)] if result.status == FLAKY else STATUS.get(result.status, "unknown")
     parameters = [{"name": "case", "value": result.case}] if result.case else []
     if result.param is not None:
         parameters.append({"name": "param", "value": str(result.param)})
@@ -97,7 +104,7 @@ def _result(ctx: ReportContext, rule: RuleOutcome, result: TestResult, start: in
         "name": f"{rule.rule_id}: {name or path}",
         "fullName": result.nodeid,
         "description": rule.statement,
-        "status": STATUS.get(result.status, "unknown"),
+        "status": status,
         "statusDetails": details,
         "stage": "finished",
         "start": start,

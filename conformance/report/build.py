@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from conformance.catalog.load import Catalog, load_catalog
 from conformance.errors import ConformanceError
-from conformance.report import allure, html, junit, manifest, repro, yaml_report
+from conformance.report import allure, attempts, diff, html, junit, manifest, repro, yaml_report
 from conformance.report.context import ReportContext, build_context
 from conformance.report.digest import REPORT_FILE
 from conformance.report.load import load_run
@@ -97,13 +98,20 @@ def build_report(
     extra_incomplete: Sequence[str] = (),
     catalog: Catalog | None = None,
     fallback_meta: RunMeta | None = None,
+    baseline: Mapping[str, Any] | None = None,
 ) -> BuiltReport:
-    """Load `results_dir`, render all reports into `out_dir`; raises SecretLeakError before writing anything."""
-    run = load_run(results_dir, fallback_meta)
+    """Load `results_dir` (with its rerun attempts), render all reports into `out_dir`; raises
+    SecretLeakError before writing anything. `baseline`: a verified report document to compare with."""
+    run, reruns = attempts.merge(load_run(results_dir, fallback_meta), Path(results_dir))
     ctx = build_context(
         run, catalog or load_catalog(), secrets=secrets, selection=selection or Selection(),
         target_config=target_config, interrupted=interrupted, extra_incomplete=list(extra_incomplete),
     )
+    ctx.reruns = reruns
+    if baseline is not None:
+        # Compared with the document as it will be sealed (minus the files and the comparison itself),
+        # so the YAML, the HTML and the console all show one comparison.
+        ctx.baseline = diff.compare(baseline, yaml_report.document(ctx, {}), labels=("baseline", "this run"))
     out = Path(out_dir)
     files = render_all(ctx, out)
     write_files(out, files, secrets)

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance import __version__
 from conformance.catalog.load import Catalog
@@ -24,8 +24,13 @@ from conformance.report.verdict import (
     rule_outcomes,
 )
 
-# Items that get a repro bundle: the ones a reader has to act on (XFAIL too: it is a known failure).
-REPRO_STATUSES = frozenset({"FAIL", "ERROR", "XFAIL"})
+if TYPE_CHECKING:
+    from conformance.report.diff import Diff
+    from conformance.report.reruns import Reruns
+
+# Items that get a repro bundle: the ones a reader has to act on (XFAIL too: it is a known failure;
+# FLAKY too: it failed at least once, and the bundle holds that attempt).
+REPRO_STATUSES = frozenset({"FAIL", "ERROR", "XFAIL", "FLAKY"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -58,6 +63,8 @@ class ReportContext:
     repro: dict[str, str] = field(default_factory=dict)  # nodeid → "repro/<slug>"
     leftovers: list[Leftover] = field(default_factory=list)  # what cleanup could not remove (also warnings)
     facts: dict[str, Any] = field(default_factory=dict)  # what the run found out about the target
+    reruns: Reruns | None = None  # what `run --rerun-failures` reran (attempts.py), None without reruns
+    baseline: Diff | None = None  # the comparison with `run --baseline OLD` (diff.py), None without one
 
     @property
     def exit_code(self) -> int:
@@ -65,7 +72,7 @@ class ReportContext:
 
     def status_counts(self) -> dict[str, int]:
         counted = Counter(r.status for r in self.results)
-        return {s: counted[s] for s in ("PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS") if counted[s]}
+        return {s: counted[s] for s in ("PASS", "FAIL", "FLAKY", "ERROR", "SKIP", "XFAIL", "XPASS") if counted[s]}
 
     def certification_problems(self) -> list[str]:
         """Why this report cannot stand as a certification (empty: it can)."""

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from html import escape
 
+from conformance.report import diff_text
 from conformance.report.context import ReportContext
-from conformance.report.model import TestResult
-from conformance.report.verdict import INCOMPLETE, NOT_RUN, RuleOutcome
+from conformance.report.diff import Diff
+from conformance.report.model import FLAKY, TestResult
+from conformance.report.verdict import INCOMPLETE, NOT_RUN, RuleOutcome, verdict_status
 
 # Failures first: the order a reviewer should read rules in.
-_RULE_ORDER = {s: i for i, s in enumerate(("FAIL", "XFAIL", "ERROR", INCOMPLETE, NOT_RUN, "XPASS", "PASS", "SKIP"))}
+_RULE_ORDER = {s: i for i, s in enumerate(("FAIL", "XFAIL", FLAKY, "ERROR", INCOMPLETE, NOT_RUN, "XPASS", "PASS",
+                                           "SKIP"))}
 _LEVEL_ORDER = {"MUST": 0, "SHOULD": 1, "EXT": 2}
-_PROBLEM = ("FAIL", "XFAIL", "ERROR")
+_PROBLEM = ("FAIL", "XFAIL", FLAKY, "ERROR")
 MAX_MESSAGE = 400
 
 CSS = """
@@ -44,6 +47,8 @@ col.c-status{width:86px}col.c-rule{width:340px}col.c-items{width:120px}col.c-rep
 white-space:nowrap}
 .s-PASS,.s-XPASS{background:var(--pass)}.s-FAIL{background:var(--fail)}.s-XFAIL{background:#bc4c00}
 .s-ERROR{background:var(--error)}.s-SKIP,.s-NOT-RUN{background:var(--skip)}.s-INCOMPLETE{background:var(--warn)}
+.s-FLAKY{background:#953800}.attempts{font-size:12px;color:#57606a;margin-top:2px}
+.diff ul{margin:4px 0 8px;padding-left:20px}.diff li{margin:2px 0}
 .lvl{display:inline-block;border:1px solid var(--line);border-radius:4px;padding:0 4px;font-size:11px;color:#57606a}
 .lvl-MUST{border-color:var(--fail);color:var(--fail)}
 .rule{white-space:nowrap}.rid{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-weight:600}
@@ -92,13 +97,23 @@ def _repro_link(ctx: ReportContext, result: TestResult) -> str:
     return f'<a href="{_e(path)}/">repro</a>' if path else ""
 
 
+def _attempts(result: TestResult) -> str:
+    """Every attempt of a rerun item, in order: what a reader needs to tell intermittent from steady."""
+    if not result.attempts:
+        return ""
+    counted = f" (counts as {verdict_status(result)})" if result.status == FLAKY else ""
+    parts = "; ".join(f"#{a.attempt} {a.status}" + (f": {_short(a.message)}" if a.message and a.status != "PASS"
+                                                    else "") for a in result.attempts)
+    return f'<div class="attempts">{len(result.attempts)} attempts{_e(counted)}: {_e(parts)}</div>'
+
+
 def _rule_row(ctx: ReportContext, rule: RuleOutcome) -> str:
     status = rule.status
     problems = [r for r in rule.items if r.status in _PROBLEM]
     if problems:
         detail = "".join(
             f'<div class="item">{_badge(r.status)} <span class="where">{_e(_where(r))}</span>'
-            f'<div class="msg">{_e(_short(r.message) or "(no message)")}</div></div>'
+            f'<div class="msg">{_e(_short(r.message) or "(no message)")}</div>{_attempts(r)}</div>'
             for r in problems
         )
     elif status == NOT_RUN:
@@ -139,6 +154,27 @@ def _table(ctx: ReportContext, rules: list[RuleOutcome]) -> str:
         "</colgroup><thead><tr><th>Status</th><th>Rule</th><th>Items</th><th>What happened</th><th>Repro</th></tr>"
         f"</thead><tbody>{rows}</tbody></table>"
     )
+
+
+def _baseline(diff: Diff) -> str:
+    """The comparison with `run --baseline OLD`: regressions first, each rule with the items behind it."""
+    head = (f'<div class="{"alert" if diff.regressed else "note"} diff"><b>Compared with run '
+            f'<code>{_e(diff.old.run_id)}</code></b> ({_e(diff.old.implementation)}, {_e(diff.old.started_at)}): '
+            f"{_e(diff_text.headline(diff))}.")
+    verdicts = "".join(f"<li>verdict {_e(v.profile)}: {_e(v.old or '(none)')} → {_e(v.new or '(none)')}</li>"
+                       for v in diff.verdicts)
+    body = f"<ul>{verdicts}</ul>" if verdicts else ""
+    for group, changes in ((g, getattr(diff, g)) for g in diff.counts()):
+        if not changes:
+            continue
+        rows = "".join(
+            f'<li><span class="rid">{_e(c.rule_id)}</span> <span class="lvl lvl-{_e(c.level)}">{_e(c.level)}</span> '
+            f"{_e(c.old_status or '(none)')} → {_e(c.new_status or '(none)')}"
+            + "".join(f'<div class="item">{_e(line.strip())}</div>'
+                      for line in (diff_text.item_line(group, i) for i in c.items))
+            + "</li>" for c in changes)
+        body += f"<b>{_e(diff_text.TITLES[group])} ({len(changes)})</b><ul>{rows}</ul>"
+    return f"{head}{body}</div>"
 
 
 def render(ctx: ReportContext) -> bytes:
@@ -206,6 +242,7 @@ profiles {_e(", ".join(ctx.claimed))}{selection}</p>
 {incomplete}
 <h2>Verdicts</h2>
 {banners}
+{_baseline(ctx.baseline) if ctx.baseline is not None else ""}
 {alerts}
 <h2>Items</h2>
 <div class="counts">{count_html}</div>

@@ -5,6 +5,12 @@ pytest writes it), XPASS → passed with an `xpass` property. An in-scope rule w
 <error> testcase, and every collected item that never reported (the run stopped first) one <error>
 testcase of its own (<skipped> outside the claimed profiles), so a CI view shows the gap the verdict
 already counts.
+
+Rerun items (`run --rerun-failures N`) carry their attempts as Maven Surefire writes reruns, which
+Jenkins, GitLab and most CI reporters read: FLAKY is a <failure> (an <error> when it counts as ERROR,
+see verdict.verdict_status), never a pass, its message prefixed "FLAKY"; every later failed or errored
+attempt adds a <rerunFailure>/<rerunError>; and the `attempts` property and <system-out> list every
+attempt with its status and message.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from conformance.report.context import ReportContext
-from conformance.report.model import TestResult
-from conformance.report.verdict import RuleOutcome
+from conformance.report.model import FLAKY, TestResult
+from conformance.report.verdict import RuleOutcome, verdict_status
 
 # XML 1.0 cannot carry most control characters, and backend messages may contain anything.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -47,6 +53,22 @@ def _testcase(suite: ET.Element, rule: RuleOutcome, result: TestResult, ctx: Rep
     detail = message
     if result.nodeid in ctx.repro:
         detail += f"\nrepro bundle: {ctx.repro[result.nodeid]}"
+    kind = _outcome(case, rule, result, message, detail)
+    if result.attempts:
+        _attempts(case, props, result)  # after the outcome element: Surefire's order
+    return kind
+
+
+def _outcome(case: ET.Element, rule: RuleOutcome, result: TestResult, message: str, detail: str) -> str:
+    if result.status == FLAKY:
+        failed = sum(1 for a in result.attempts if a.status != "PASS")
+        message = _clean(f"FLAKY ({failed} of {len(result.attempts)} attempts did not pass): {result.message}")
+        if verdict_status(result) == "FAIL":
+            kind = f"{rule.level} rule {rule.rule_id} (flaky)"
+            ET.SubElement(case, "failure", message=message, type=kind).text = detail
+            return "failures"
+        ET.SubElement(case, "error", message=message, type="flaky: errors and passes").text = detail
+        return "errors"
     if result.status == "FAIL":
         ET.SubElement(case, "failure", message=message, type=f"{rule.level} rule {rule.rule_id}").text = detail
         return "failures"
@@ -60,6 +82,19 @@ def _testcase(suite: ET.Element, rule: RuleOutcome, result: TestResult, ctx: Rep
         ET.SubElement(case, "skipped", type="xfail", message=message or "expected failure").text = detail
         return "skipped"
     return "passed"
+
+
+def _attempts(case: ET.Element, props: ET.Element, result: TestResult) -> None:
+    lines = [f"attempt {a.attempt}: {a.status} ({a.duration_s:.1f} s){': ' + a.message if a.message else ''}"
+             for a in result.attempts]
+    ET.SubElement(props, "property", name="attempts", value=_clean("; ".join(f"#{a.attempt} {a.status}"
+                                                                              for a in result.attempts)))
+    # The first attempt is the main <failure>/<error>; later ones that did not pass are its reruns.
+    for attempt in result.attempts[1:]:
+        kind = {"FAIL": "rerunFailure", "ERROR": "rerunError"}.get(attempt.status)
+        if kind:
+            ET.SubElement(case, kind, message=_clean(attempt.message), type=f"attempt {attempt.attempt}")
+    ET.SubElement(case, "system-out").text = _clean("\n".join(lines))
 
 
 def _unreported(suite: ET.Element, rule: RuleOutcome, nodeid: str) -> str:

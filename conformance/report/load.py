@@ -67,6 +67,9 @@ def exchange_from_dict(data: dict[str, Any]) -> Exchange:
 
 def result_from_dict(data: dict[str, Any]) -> TestResult:
     data = _known(TestResult, data)
+    # A results file holds one attempt; the report assembles `attempts` from the attempt folders
+    # (attempts.py), so a file cannot claim a history (or a FLAKY) of its own.
+    data.pop("attempts", None)
     if data.get("status") not in STATUSES:
         raise ValueError(f"unknown status {data.get('status')!r}")
     for required in ("nodeid", "rule_id", "level"):
@@ -124,8 +127,13 @@ def load_meta(results_dir: Path, fallback: RunMeta | None = None) -> tuple[RunMe
     return stand_in, [problem]
 
 
+def status_severity(status: str) -> int:
+    """How severe a plugin status is (see _SEVERITY): the higher, the more it must not be hidden."""
+    return _SEVERITY.get(status, 0)
+
+
 def _severity(result: TestResult) -> int:
-    return _SEVERITY.get(result.status, 0)
+    return status_severity(result.status)
 
 
 def dedupe(results: list[TestResult]) -> tuple[list[TestResult], int]:

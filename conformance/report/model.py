@@ -4,6 +4,10 @@ Statuses follow DESIGN.md: PASS, FAIL (the implementation broke a rule), ERROR (
 environment failed — never a conformance verdict), SKIP (an optional profile not claimed; a MUST never
 skips), XFAIL/XPASS (expectation files, nightly only). Everything here is already redacted: no token,
 API key or registry password may be stored in these objects.
+
+FLAKY is never written by the plugin: the report derives it for an item that was rerun
+(`run --rerun-failures N`) and both passed and failed (or errored) across its attempts; see
+conformance/report/attempts.py for how it is derived and verdict.py for what it counts as.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Status = Literal["PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS"]
-STATUSES: tuple[str, ...] = ("PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS")
+Status = Literal["PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS", "FLAKY"]
+STATUSES: tuple[str, ...] = ("PASS", "FAIL", "ERROR", "SKIP", "XFAIL", "XPASS")  # what a results file may hold
+FLAKY = "FLAKY"  # derived by the report from an item's attempts, never recorded by the plugin
 Verdict = Literal["success", "partial", "failure", "error"]
 
 # The results folder, besides `results-<worker>.jsonl` and `run-meta.json`. One file per pytest process,
@@ -20,6 +25,10 @@ Verdict = Literal["success", "partial", "failure", "error"]
 COLLECTED_FILE = "collected-{worker}.json"  # {"rules": {rule id: [nodeid, ...]}}: the items meant to run
 GRPC_FACT_FILE = "grpc-inference-url.json"  # {"inferenceUrl", "how"}: the gRPC spelling the run used
 LEFTOVERS_FILE = "leftovers-{worker}.jsonl"  # one `Leftover` per line: what cleanup could not remove
+# Reruns (`run --rerun-failures N`): attempt n ≥ 2 is a results folder of its own inside the run's, written
+# by the same plugin, and RERUNS_FILE (written by `run`) says which items each attempt reran.
+ATTEMPT_DIR = "attempt-{n}"
+RERUNS_FILE = "reruns.json"
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,20 @@ class Exchange:
     response_body: str | None
     elapsed_s: float
     error: str | None = None  # transport error (timeout, refused), when there was no answer
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of an item that was rerun: attempt 1 is the run itself, 2… the reruns."""
+
+    attempt: int
+    status: str  # a plugin status (STATUSES)
+    message: str = ""
+    outcome: str | None = None
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,7 @@ class TestResult:
     chart_package: str | None = None  # path of the .tgz the case used
     chart_digest: str | None = None
     rerun: str | None = None  # the one command that reruns just this item
+    attempts: tuple[Attempt, ...] = ()  # every attempt, when the item was rerun (set by the report only)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

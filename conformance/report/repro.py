@@ -131,6 +131,7 @@ def bundle(ctx: ReportContext, result: TestResult) -> dict[str, bytes]:
         "chart": chart,
         "rerun": shlex.join(["nvcf-conformance", *argv]),
         "plugin_rerun": result.rerun,
+        **({"attempts": [a.to_dict() for a in result.attempts]} if result.attempts else {}),
     }
     transcript = [red.exchange(x) for x in result.transcript]
     requests = [

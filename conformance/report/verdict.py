@@ -10,10 +10,19 @@ Rule roll-up (the status a rule shows, over all its items — params and cases):
   - SKIP only when every item skipped; PASS+SKIP shows PASS, but see the MUST rule below.
   - INCOMPLETE when some of the rule's collected items reported and others did not (the run stopped
     between them): 4 of 13 variants passing is not a PASS. A FAIL or ERROR among them still shows.
+  - FLAKY (an item rerun with `run --rerun-failures N` that passed in some attempts and failed or
+    errored in others) sits below FAIL/XFAIL, which are failures every time they were looked at, and
+    above ERROR: it carries at least as much as an ERROR does. It never reads as PASS.
+
+What FLAKY counts as for verdicts (`verdict_status`): FAIL when some attempt FAILed (an implementation
+that fails a MUST sometimes has failed it: one observed violation is a violation, however many passes
+surround it), else ERROR (only ERRORs and PASSes: the harness could not judge every attempt, so nothing
+is proven either way). Reruns therefore never improve a verdict; they tell a reader which failures are
+intermittent.
 
 Profile verdict (over the in-scope rules that list the profile; first match wins):
-  1. failure — some MUST rule has a FAIL/XFAIL item. Definitive even in an incomplete or erroring
-     run: what was observed is already a broken requirement.
+  1. failure — some MUST rule has a FAIL/XFAIL item (or a FLAKY one that FAILed in some attempt).
+     Definitive even in an incomplete or erroring run: what was observed is already a broken requirement.
   2. error   — no verdict is possible: the run is incomplete (interrupted, data lost), some rule has
      an ERROR item, a MUST rule has a SKIP item (a MUST never skips: it was not verified), or an
      in-scope rule has no result at all (NOT-RUN) or not for every item (INCOMPLETE), or the profile
@@ -30,17 +39,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from conformance.catalog.load import Catalog
-from conformance.report.model import TestResult, Verdict
+from conformance.report.model import FLAKY, TestResult, Verdict
 
-ROLLUP_ORDER: tuple[str, ...] = ("FAIL", "XFAIL", "ERROR", "XPASS", "PASS", "SKIP")  # item statuses
+ROLLUP_ORDER: tuple[str, ...] = ("FAIL", "XFAIL", FLAKY, "ERROR", "XPASS", "PASS", "SKIP")  # item statuses
 NOT_RUN = "NOT-RUN"
 INCOMPLETE = "INCOMPLETE"
 # Where INCOMPLETE sits: below what an item that ran proves (FAIL) or leaves unproven (ERROR), above
 # every status that would otherwise read as "verified".
-_RULE_ORDER: tuple[str, ...] = ("FAIL", "XFAIL", "ERROR", INCOMPLETE, "XPASS", "PASS", "SKIP")
+_RULE_ORDER: tuple[str, ...] = ("FAIL", "XFAIL", FLAKY, "ERROR", INCOMPLETE, "XPASS", "PASS", "SKIP")
 # What an item status means for a verdict (expectations change the display, never the verdict).
+# FLAKY depends on its attempts: see verdict_status().
 VERDICT_STATUS = {"FAIL": "FAIL", "XFAIL": "FAIL", "ERROR": "ERROR", "XPASS": "PASS", "PASS": "PASS", "SKIP": "SKIP"}
 VERDICT_ORDER: tuple[Verdict, ...] = ("failure", "error", "partial", "success")
+
+
+def verdict_status(result: TestResult) -> str:
+    """What one item counts as for verdicts: FAIL, ERROR, PASS or SKIP (see the module text for FLAKY)."""
+    if result.status == FLAKY:
+        failed = any(VERDICT_STATUS.get(a.status) == "FAIL" for a in result.attempts)
+        return "FAIL" if failed else "ERROR"
+    return VERDICT_STATUS.get(result.status, "ERROR")
 
 
 def rollup(statuses: Iterable[str], unreported: int = 0) -> str:
@@ -92,7 +110,11 @@ class RuleOutcome:
         return self.level == "MUST" and any(i.status == "SKIP" for i in self.items)
 
     def verdict_statuses(self) -> set[str]:
-        return {VERDICT_STATUS.get(i.status, "ERROR") for i in self.items}
+        return {verdict_status(i) for i in self.items}
+
+    @property
+    def flaky(self) -> bool:
+        return any(i.status == FLAKY for i in self.items)
 
 
 @dataclass(frozen=True)
@@ -179,16 +201,19 @@ def profile_verdict(
     unfinished = [o.rule_id for o in rules if o.status == INCOMPLETE]
     if unfinished:
         reasons.append(f"not every item ran: {_ids(unfinished)}")
+    flaky = [o.rule_id for o in rules if o.flaky]
+    # Said whatever the verdict, never a cause of it: FLAKY already counts as FAIL or ERROR above.
+    flaky_note = (f"flaky (passed and failed across reruns): {_ids(flaky)}",) if flaky else ()
     if must_failed:
         # The other problems do not change a failure, but a reader fixing it should see them too.
-        return ProfileVerdict(profile, "failure", (f"MUST rule(s) failed: {_ids(must_failed)}", *reasons), ids,
-                              dict(counts))
+        return ProfileVerdict(profile, "failure", (f"MUST rule(s) failed: {_ids(must_failed)}", *reasons,
+                                                   *flaky_note), ids, dict(counts))
     if reasons:
-        return ProfileVerdict(profile, "error", tuple(reasons), ids, dict(counts))
+        return ProfileVerdict(profile, "error", (*reasons, *flaky_note), ids, dict(counts))
     soft_failed = [o.rule_id for o in rules if "FAIL" in o.verdict_statuses()]
     if soft_failed:
-        return ProfileVerdict(profile, "partial", (f"SHOULD/EXT rule(s) failed: {_ids(soft_failed)}",), ids,
-                              dict(counts))
+        return ProfileVerdict(profile, "partial", (f"SHOULD/EXT rule(s) failed: {_ids(soft_failed)}", *flaky_note),
+                              ids, dict(counts))
     return ProfileVerdict(profile, "success", (), ids, dict(counts))
 
 

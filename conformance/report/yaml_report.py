@@ -1,7 +1,10 @@
 """`conformance-report.yaml`: the certification document, sealed with a content digest.
 
 Format 2 added `files:` (every other file of the report folder, see manifest.py), the rule status
-INCOMPLETE with each rule's `unreported_items`, and `summary.unreported`.
+INCOMPLETE with each rule's `unreported_items`, and `summary.unreported`. Format 3 added the status
+FLAKY with each rerun item's `attempts` (and a FLAKY item's `counts_as`: FAIL or ERROR), `reruns:` (what
+`run --rerun-failures N` reran) and `baseline:` (the comparison `run --baseline OLD` made, see diff.py);
+the last two only when the run made them.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from typing import Any
 
 from conformance.report import digest
 from conformance.report.context import ReportContext
-from conformance.report.model import TestResult
+from conformance.report.model import FLAKY, TestResult
+from conformance.report.verdict import verdict_status
 
-REPORT_FORMAT = "nvcf-conformance-report/2"
+REPORT_FORMAT = "nvcf-conformance-report/3"
 
 
 def _item(ctx: ReportContext, result: TestResult) -> dict[str, Any]:
@@ -26,6 +30,10 @@ def _item(ctx: ReportContext, result: TestResult) -> dict[str, Any]:
         "message": result.message,
         "duration_s": round(float(result.duration_s), 3),
     }
+    if result.status == FLAKY:
+        item["counts_as"] = verdict_status(result)
+    if result.attempts:
+        item["attempts"] = [{**a.to_dict(), "duration_s": round(float(a.duration_s), 3)} for a in result.attempts]
     if result.chart_digest:
         item["chart_digest"] = result.chart_digest
     if result.nodeid in ctx.repro:
@@ -87,6 +95,8 @@ def document(ctx: ReportContext, files: Mapping[str, Mapping[str, Any]]) -> dict
         "config": ctx.redactor.config(meta.target),
         "facts": ctx.facts,
         "warnings": list(ctx.warnings),
+        **({"reruns": ctx.reruns.to_dict()} if ctx.reruns is not None else {}),
+        **({"baseline": ctx.baseline.to_dict()} if ctx.baseline is not None else {}),
         "files": {path: dict(entry) for path, entry in sorted(files.items())},
     }
 

@@ -1,14 +1,22 @@
-"""`nvcf-conformance run | report build | report verify | repro`.
+"""`nvcf-conformance run | report build | report verify | report diff | repro`.
 
 Exit codes (run, report build, repro):
   0  conformant: every claimed profile is `success` or `partial`
   1  non-conformant: a MUST rule failed (this outranks errors elsewhere: it is already established)
   2  no verdict: config or environment error, an ERROR result, an incomplete/interrupted run, pytest
      usage/internal error, nothing collected, or the harness parts are missing
+`run --rerun-failures N` reruns every FAIL/ERROR item up to N times (conformance/run/rerun.py); an item
+that passes and fails across attempts is FLAKY, which counts as FAIL (or, made of ERRORs and PASSes
+only, as ERROR) for the verdict: reruns never turn a failure into conformance.
+`run --baseline OLD` compares the run with the report OLD (conformance/report/diff.py) in the report and
+on the console; the exit code stays the verdict's: a run's exit code is its certification result, which
+CI and vendors script against, and a regression is a fact about two runs that `report diff` gates on.
 `report verify`: 0 intact, 1 tampered (or no digest), 2 unreadable. Intact means the YAML's content
 digest holds, no key is given twice, and every file of its folder matches the YAML's `files:` manifest
 (missing or changed files, and files added under results/, repro/ or allure-results/, are tampering;
 other added files are a warning). See conformance/report/manifest.py.
+`report diff OLD NEW`: 0 no regression, 1 regressed (a rule newly failing or newly flaky, an item newly
+ERROR), 2 a report unreadable or tampered (both are verified first: only sealed reports are compared).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -31,14 +40,14 @@ from conformance import __version__
 from conformance.catalog import schema
 from conformance.errors import ConfigError, ConformanceError
 from conformance.paths import REPORTS, ROOT
-from conformance.report import digest
+from conformance.report import diff, diff_text, digest
 from conformance.report.build import BuiltReport, build_report
 from conformance.report.load import COLLECTED_GLOB, LEFTOVERS_GLOB, META_FILE, RESULTS_GLOB, load_results
-from conformance.report.model import GRPC_FACT_FILE, RunMeta
+from conformance.report.model import ATTEMPT_DIR, FLAKY, GRPC_FACT_FILE, RERUNS_FILE, RunMeta
 from conformance.report.repro import RERUN_JSON
-from conformance.report.verdict import INCOMPLETE, Selection
+from conformance.report.verdict import INCOMPLETE, Selection, verdict_status
 from conformance.report.verify import verify_report
-from conformance.run import credentials
+from conformance.run import credentials, rerun
 from conformance.run.pytest_runner import PYTEST_TESTS_FAILED, pytest_command, run_pytest
 
 DEFAULT_PLUGIN = "conformance.plugin"
@@ -72,6 +81,32 @@ def _workers(value: str) -> str:
     raise argparse.ArgumentTypeError(f"expected a number of workers or 'auto', got {value!r}")
 
 
+def _reruns(value: str) -> int:
+    if value.isdigit() and int(value) <= 10:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"expected a number of reruns from 0 to 10, got {value!r}")
+
+
+def _factor(value: str) -> float:
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = 0.0
+    if factor >= 1.0 and factor != float("inf"):
+        return factor
+    raise argparse.ArgumentTypeError(f"expected a factor of at least 1, got {value!r}")
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if 0.0 <= seconds != float("inf"):
+        return seconds
+    raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {value!r}")
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser(
         "run",
@@ -93,6 +128,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--no-preflight", action="store_true", default=os.environ.get("NVCF_NO_PREFLIGHT") == "1",
                      help="skip the set-up checks before the suites (see `nvcf-conformance preflight`; "
                           "also NVCF_NO_PREFLIGHT=1)")
+    run.add_argument("--rerun-failures", type=_reruns, default=0, metavar="N",
+                     help="rerun every FAIL/ERROR item up to N times (0-10, default 0); an item that passes in "
+                          "one attempt and fails in another is FLAKY, which never counts as a pass")
+    run.add_argument("--baseline", type=Path, metavar="OLD",
+                     help="compare with an earlier report (its folder or YAML): the report gets a diff section "
+                          "and the console its summary; the exit code stays the verdict's (gate with `report diff`)")
     run.add_argument("--suites", type=Path, default=None, help=argparse.SUPPRESS)
     # Hidden: the project's own tests (and `repro` of their bundles) drive a stand-in plugin and suites.
     run.add_argument("--plugin", default=os.environ.get("NVCF_PYTEST_PLUGIN", DEFAULT_PLUGIN), help=argparse.SUPPRESS)
@@ -117,6 +158,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="the run's --rule selection (default: read from the recorded command)")
     build.add_argument("--case", action="append", default=None, metavar="ID",
                        help="the run's --case selection (default: read from the recorded command)")
+    build.add_argument("--baseline", type=Path, metavar="OLD",
+                       help="compare with an earlier report, as `run --baseline` does")
     build.set_defaults(func=cmd_report_build)
     verify = report_sub.add_parser(
         "verify", help="check a report's content digest and every file of its folder",
@@ -129,6 +172,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument("--yaml-only", action="store_true",
                         help="check only the YAML's digest (when it travels without its folder)")
     verify.set_defaults(func=cmd_report_verify)
+    compare = report_sub.add_parser(
+        "diff", help="compare two reports: regressions, fixes, changed outcomes, slower items",
+        description="Compare the report NEW with the report OLD (folders or their conformance-report.yaml; both "
+        "are verified first): rules newly failing, newly flaky, fixed, with a changed status or item outcome "
+        "(refusal phase), new ERRORs, rules added to or removed from the catalog, and items that got slower. "
+        "Exit 0 no regression, 1 regressed (a rule newly failing or flaky, an item newly ERROR), 2 a report "
+        "is unreadable or was changed after it was written.",
+    )
+    compare.add_argument("old", type=Path, metavar="OLD")
+    compare.add_argument("new", type=Path, metavar="NEW")
+    compare.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    compare.add_argument("--slower-factor", type=_factor, default=diff.DEFAULT_FACTOR, metavar="F",
+                         help=f"an item is slower when it took F times as long … (default {diff.DEFAULT_FACTOR:g})")
+    compare.add_argument("--slower-floor", type=_seconds, default=diff.DEFAULT_FLOOR_S, metavar="SECONDS",
+                         help=f"… and at least SECONDS more (default {diff.DEFAULT_FLOOR_S:g})")
+    compare.set_defaults(func=cmd_report_diff)
     report.set_defaults(func=lambda _args: (report.print_help(), 2)[1])
 
     repro = subparsers.add_parser(
@@ -162,9 +221,12 @@ def _clear_results(results_dir: Path) -> None:
     # chart URLs (another run id, perhaps a registry long gone) to this run's tests.
     results_dir.mkdir(parents=True, exist_ok=True)
     stale = [*results_dir.glob(RESULTS_GLOB), *results_dir.glob(COLLECTED_GLOB), *results_dir.glob(LEFTOVERS_GLOB),
-             results_dir / META_FILE, results_dir / CHARTS_FILE, results_dir / GRPC_FACT_FILE]
+             results_dir / META_FILE, results_dir / CHARTS_FILE, results_dir / GRPC_FACT_FILE,
+             results_dir / RERUNS_FILE]
     for path in stale:
         path.unlink(missing_ok=True)
+    for folder in results_dir.glob(ATTEMPT_DIR.format(n="*")):  # rerun attempts: ours entirely
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _print_outcome(built: BuiltReport, out: TextIO | None = None) -> None:
@@ -185,7 +247,28 @@ def _print_outcome(built: BuiltReport, out: TextIO | None = None) -> None:
         print(f"  {v.profile:<{width}}{v.verdict:<9}{reason}".rstrip(), file=out)
     if not ctx.verdicts:
         print("  no profile was judged", file=out)
+    if ctx.reruns is not None:
+        print(f"  {_reruns_line(built)}", file=out)
+    if ctx.baseline is not None:
+        print(f"  {diff_text.summary(ctx.baseline)}", file=out)
     print(f"report: {built.summary_file}  (verify: nvcf-conformance report verify {built.report_file})", file=out)
+
+
+def _reruns_line(built: BuiltReport) -> str:
+    """What `--rerun-failures` found: which rules are FLAKY (and what that counts as), which failed every time."""
+    ctx = built.context
+    assert ctx.reruns is not None
+    rerun_items = [r for r in ctx.results if r.attempts]
+    if not rerun_items:
+        return f"reruns ({ctx.reruns.requested} asked for): nothing failed, nothing rerun"
+    flaky = {r.rule_id: verdict_status(r) for r in rerun_items if r.status == FLAKY}
+    steady = sorted({r.rule_id for r in rerun_items if r.status != FLAKY})
+    parts = [f"{len(rerun_items)} item(s) rerun up to {ctx.reruns.requested} time(s)"]
+    if flaky:
+        parts.append("FLAKY: " + ", ".join(f"{rule} (counts as {meaning})" for rule, meaning in sorted(flaky.items())))
+    if steady:
+        parts.append(f"failed every attempt: {', '.join(steady)}")
+    return "reruns: " + "; ".join(parts)
 
 
 def _reconcile(returncode: int, results_dir: Path) -> list[str]:
@@ -210,16 +293,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--run-id {run_id!r}: use 1-64 letters, digits, '.', '_' or '-' (it names folders)")
     report_dir = (args.report_dir or default_reports() / run_id).resolve()
     results_dir = report_dir / RESULTS_SUBDIR
+    # Read before anything is cleared: the baseline may be the previous report in this very folder.
+    baseline = diff.load_report(args.baseline, "--baseline") if args.baseline else None
     manifest = args.charts_manifest
     if manifest is None and (report_dir / "charts.json").is_file():
         manifest = report_dir / "charts.json"
     _clear_results(results_dir)
     setup_problem = None if args.no_preflight else _preflight(target_config, run_id, results_dir, manifest)
-    cmd = pytest_command(
-        suites, plugin=args.plugin, run_id=run_id, results_dir=results_dir, profiles=args.profile,
-        rules=args.rule, cases=args.case, target_config=target_config,
-        charts_manifest=manifest.resolve() if manifest else None, workers=args.workers, extra=args.pytest_args,
-    )
+
+    def command_for(results: Path, items: list[str] | None = None) -> list[str]:
+        return pytest_command(
+            suites, plugin=args.plugin, run_id=run_id, results_dir=results, profiles=args.profile,
+            rules=args.rule, cases=args.case, target_config=target_config,
+            charts_manifest=manifest.resolve() if manifest else None, workers=args.workers, extra=args.pytest_args,
+            items=items or (),
+        )
+
+    cmd = command_for(results_dir)
     print(f"nvcf-conformance: run {run_id} → {report_dir}", file=sys.stderr, flush=True)
     # What the report says when pytest never got as far as writing run-meta.json.
     fallback = RunMeta(run_id=run_id, harness_version=__version__, implementation="unknown",
@@ -231,18 +321,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"nvcf-conformance: error: {setup_problem}", file=sys.stderr)
         built = build_report(results_dir, report_dir, secrets=credentials.collect(target_config),
                              selection=Selection(_split(args.rule), _split(args.case)), target_config=target_config,
-                             extra_incomplete=[setup_problem], fallback_meta=fallback)
+                             extra_incomplete=[setup_problem], fallback_meta=fallback, baseline=baseline)
         _print_outcome(built)
         return 2
     outcome = run_pytest(cmd)
     problems = [p for p in (outcome.problem(),) if p] + _reconcile(outcome.returncode, results_dir)
+    interrupted = outcome.interrupted
+    if args.rerun_failures and not interrupted and not problems:
+        # Reruns only follow a run whose results stand: they add attempts to items, never replace them.
+        plan = rerun.rerun_failures(args.rerun_failures, results_dir, suites, command_for,
+                                    shared=(CHARTS_FILE, GRPC_FACT_FILE))
+        interrupted = plan.interrupted
     built = build_report(
         results_dir, report_dir, secrets=credentials.collect(target_config),
         selection=Selection(_split(args.rule), _split(args.case)), target_config=target_config,
-        interrupted=outcome.interrupted, extra_incomplete=problems, fallback_meta=fallback,
+        interrupted=interrupted, extra_incomplete=problems, fallback_meta=fallback, baseline=baseline,
     )
     _print_outcome(built)
-    if outcome.interrupted or problems:
+    if interrupted or problems:
         return 2
     return built.exit_code
 
@@ -296,8 +392,9 @@ def cmd_report_build(args: argparse.Namespace) -> int:
     else:
         selection = Selection(_split(args.rule), _split(args.case))
     target_config = args.target_config.resolve() if args.target_config else None
+    baseline = diff.load_report(args.baseline, "--baseline") if args.baseline else None
     built = build_report(results_dir, out, secrets=credentials.collect(target_config), selection=selection,
-                         target_config=target_config)
+                         target_config=target_config, baseline=baseline)
     _print_outcome(built)
     return built.exit_code
 
@@ -320,6 +417,17 @@ def cmd_report_verify(args: argparse.Namespace) -> int:
     print(f"ok: {digest.report_path(args.path)} (run {document.get('run_id')}, {verdicts or 'no verdicts'}; "
           f"{checked})")
     return 0
+
+
+def cmd_report_diff(args: argparse.Namespace) -> int:
+    old = diff.load_report(args.old, "OLD")
+    new = diff.load_report(args.new, "NEW")
+    comparison = diff.compare(old, new, diff.Thresholds(args.slower_factor, args.slower_floor))
+    if args.json:
+        print(json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(diff_text.render(comparison))
+    return 1 if comparison.regressed else 0
 
 
 # ── repro ────────────────────────────────────────────────────────────────────────────────────────

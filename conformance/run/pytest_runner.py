@@ -56,8 +56,10 @@ def pytest_command(
     charts_manifest: Path | None = None,
     workers: str | None = None,
     extra: Sequence[str] = (),
+    items: Sequence[str] = (),
 ) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(suites), "-p", plugin,
+    """The pytest command of a run; `items` (pytest node ids, see rerun.py) replace the whole suites."""
+    cmd = [sys.executable, "-m", "pytest", *(items or [str(suites)]), "-p", plugin,
            "--run-id", run_id, "--results-dir", str(results_dir)]
     for profile in profiles:
         cmd += ["--profile", profile]

@@ -9,7 +9,6 @@ that raises ConnectionError is an ERROR (environment), like the real one.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -32,11 +31,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _worker(config: pytest.Config) -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # workerinput, not PYTEST_XDIST_WORKER: the outer test session may itself run under xdist, and
+    # its worker's environment is inherited by this inner pytest.
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput["workerid"] if workerinput else "main"
 
 
 def _write_meta(config: pytest.Config, complete: bool) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if getattr(config, "workerinput", None):
         return
     meta = RunMeta(run_id=config.getoption("--run-id"), harness_version="0.1.0", implementation="fake-nvcf",
                    implementation_version="0.0.1", profiles=tuple(config.getoption("--profile")),
