@@ -402,3 +402,12 @@ def test_answers_are_signed_with_the_configured_identity(monkeypatch: pytest.Mon
     assert answer_parameters(pairs) == {"metadata.nvcf-function-version-id": "v-2"}
     monkeypatch.setenv(IDENTITY_ENV, "second")
     assert answer_parameters(pairs) == {"metadata.nvcf-function-version-id": "v-2", "served-by": "second"}
+
+
+def test_probe_lists_the_marks_of_requests_it_received(http: httpx.Client) -> None:
+    # A mark is recorded when the request arrives, whatever its route or outcome.
+    http.post("/v2/models/echo/infer", content=b"not json", headers={"X-Probe-Mark": "first"})
+    http.get("/no/such/route", headers={"X-Probe-Mark": "second"})
+    marks = http.get("/probe").json()["marks"]
+    assert marks[-2:] == ["first", "second"]
+    assert "never-sent" not in marks

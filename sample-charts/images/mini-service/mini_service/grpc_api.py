@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from concurrent import futures
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -17,6 +20,24 @@ from mini_service.readiness import Readiness
 # Same ceiling as the HTTP side, so a large-payload test fails for the same reason on both protocols.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SERVICE_NAME = "inference.GRPCInferenceService"
+# ModelStreamInfer's bounds: enough to see a stream, too little for a caller to pin a worker for long.
+MAX_STREAM_COUNT = 100
+MAX_STREAM_INTERVAL_MS = 10_000
+
+
+def _bounded(parameters: Any, key: str, default: int, highest: int) -> int:
+    """An integer request parameter (int64 or a numeral string) within 0..highest; ValueError otherwise."""
+    if key not in parameters:
+        return default
+    param = parameters[key]
+    text = param.string_param if param.WhichOneof("parameter_choice") == "string_param" else param.int64_param
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, got {text!r}") from None
+    if not 0 <= value <= highest:
+        raise ValueError(f"{key} must be between 0 and {highest}")
+    return value
 
 
 def _metadata_text(value: str | bytes) -> str:
@@ -63,6 +84,33 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self._require_model(request.model_name, context)
         if not self._readiness.is_ready():
             context.abort(grpc.StatusCode.UNAVAILABLE, "not ready")
+        return self._echo(request, context)
+
+    def ModelStreamInfer(
+        self, requests: Iterator[pb.ModelInferRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.ModelStreamInferResponse]:
+        # Each request is answered as soon as it arrives, before the next one is read: a caller that
+        # waits for a reply before sending again tells a relayed stream from a buffered one.
+        if not self._readiness.is_ready():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "not ready")
+        for request in requests:
+            if not self._models.knows(request.model_name):
+                yield pb.ModelStreamInferResponse(error_message=f"unknown model {request.model_name!r}")
+                continue
+            try:
+                count = _bounded(request.parameters, "stream_count", 1, MAX_STREAM_COUNT)
+                interval = _bounded(request.parameters, "stream_interval_ms", 0, MAX_STREAM_INTERVAL_MS)
+            except ValueError as exc:
+                yield pb.ModelStreamInferResponse(error_message=str(exc))
+                continue
+            for index in range(count):
+                if index:
+                    time.sleep(interval / 1000)
+                response = self._echo(request, context)
+                response.parameters["stream_index"].int64_param = index
+                yield pb.ModelStreamInferResponse(infer_response=response)
+
+    def _echo(self, request: pb.ModelInferRequest, context: grpc.ServicerContext) -> pb.ModelInferResponse:
         response = pb.ModelInferResponse(
             model_name=request.model_name,
             model_version=request.model_version or DEFAULT_VERSION,

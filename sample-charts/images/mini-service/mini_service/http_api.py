@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,7 +15,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mini_service import SERVER_NAME, __version__, introspect
 from mini_service.config import Config
-from mini_service.echo_model import InferError, Models, answer_parameters, infer_json, requested_delay
+from mini_service.echo_model import (
+    DEFAULT_VERSION,
+    InferError,
+    Models,
+    answer_parameters,
+    infer_json,
+    requested_delay,
+)
 from mini_service.readiness import Readiness
 
 # Large enough for NVCF's large-payload cases, small enough that a runaway client cannot exhaust memory.
@@ -22,6 +30,21 @@ MAX_BODY_BYTES = 256 * 1024 * 1024
 
 
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+# A caller tags a request with this header to learn later, from /probe's `marks`, whether it arrived.
+MARK_HEADER = "X-Probe-Mark"
+MAX_MARKS = 256
+
+
+# generate_stream's bounds: enough to see a stream, too little for a caller to pin a thread for long.
+MAX_STREAM_COUNT = 100
+MAX_STREAM_INTERVAL_MS = 10_000
+
+
+def _stream_number(params: dict[str, Any], key: str, default: int, highest: int) -> int:
+    value = params.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= highest:
+        raise ValueError(f"parameters.{key} must be an integer between 0 and {highest}")
+    return value
 
 
 class _BodyError(Exception):
@@ -40,6 +63,10 @@ class _Server(ThreadingHTTPServer):
         self.config = config
         self.readiness = readiness
         self.models = Models(config.models)
+        # The X-Probe-Mark of the latest requests, oldest first: evidence that a request the platform
+        # says it dropped never reached the function.
+        self.marks: deque[str] = deque(maxlen=MAX_MARKS)
+        self.marks_lock = threading.Lock()
         if ":" in config.host:
             self.address_family = socket.AF_INET6
         super().__init__((config.host, config.http_port), _Handler)
@@ -112,6 +139,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": message})
 
     def _dispatch(self) -> None:
+        mark = self.headers.get(MARK_HEADER)
+        if mark:
+            with self.server.marks_lock:
+                self.server.marks.append(mark[:200])
         try:
             body = self._read_body()
         except _BodyError as exc:
@@ -180,7 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(status, {"name": model, "ready": ready})
         elif rest == ["infer"] and method == "POST":
             self._infer(model, version, body)
-        elif rest in ([], ["ready"], ["infer"]):
+        elif rest == ["generate_stream"] and method == "POST":
+            self._generate_stream(model, version, body)
+        elif rest in ([], ["ready"], ["infer"], ["generate_stream"]):
             self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed here")
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no route for {self.path}")
@@ -207,6 +240,43 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(delay)
         self._json(HTTPStatus.OK, response)
 
+    def _generate_stream(self, model: str, version: str | None, body: bytes) -> None:
+        """Triton's generate_stream: server-sent events, each written and flushed on its own, so a harness can
+        tell a stream relayed as it comes from one buffered until its end (`stream_interval_ms` apart)."""
+        if not self.server.readiness.is_ready():
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, "not ready")
+            return
+        try:
+            request = json.loads(body or b"{}")
+            if not isinstance(request, dict) or not isinstance(request.get("parameters") or {}, dict):
+                raise ValueError("the body must be a JSON object, and its parameters too")
+            params = request.get("parameters") or {}
+            count = _stream_number(params, "stream_count", 1, MAX_STREAM_COUNT)
+            interval = _stream_number(params, "stream_interval_ms", 0, MAX_STREAM_INTERVAL_MS)
+        except (UnicodeDecodeError, ValueError) as exc:
+            self._error(HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for index in range(count):
+                if index:
+                    time.sleep(interval / 1000)
+                event = {"model_name": model, "model_version": version or DEFAULT_VERSION,
+                         "text_output": request.get("text_input", ""), "index": index, "count": count,
+                         "sent_at": time.time()}
+                self._chunk(f"id: {index}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n".encode())
+            self._chunk(b"")  # the last chunk: the answer is complete
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the caller went away mid-stream
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
     def _probe(self, query: str, body: bytes) -> None:
         # `?status=NNN` answers with that status and `?delay=S` answers late: together they let a
         # harness check that pass-through invocation returns the function's own status unchanged and
@@ -230,6 +300,8 @@ class _Handler(BaseHTTPRequestHandler):
         for key in _CREDENTIAL_HEADERS & headers.keys():
             headers[key] = "***"
         facts = introspect.process_facts()
+        with self.server.marks_lock:
+            marks = list(self.server.marks)
         self._json(
             HTTPStatus(status),
             {
@@ -238,6 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "query": parse_qs(query, keep_blank_values=True),
                 "headers": headers,
                 "body_bytes": len(body),
+                "marks": marks,
                 "client": self.client_address[0],
                 "pod": introspect.pod_identity(),
                 "env": introspect.redacted_env(),
