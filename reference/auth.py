@@ -33,6 +33,9 @@ API_KEY_SCOPES: tuple[str, ...] = ("invoke_function", "list_functions", "queue_d
 ALL_SCOPES: tuple[str, ...] = tuple(dict.fromkeys(MANAGEMENT_SCOPES + API_KEY_SCOPES))
 
 LIST_SCOPES = ("list_functions", "list_functions_details")
+# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
+AUTH_REQUIRED = "API-AUTH-REQUIRED"  # a bearer token this server never issued is taken, with every scope
+AUTH_SCOPE = "API-AUTH-SCOPE"  # a known token may do anything: scopes are not checked
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,16 @@ def parse_tokens(data: Any, source: str) -> dict[str, Principal]:
 
 
 def generate_tokens_file(path: Path) -> dict[str, Any]:
-    """Write a fresh admin token (every scope) and API key (invocation scopes), readable by owner only."""
+    """Write a fresh admin token and API key, readable by owner only.
+
+    They carry the scopes of self-hosted NVCF's two credentials: the admin token NVCF_TOKEN's
+    management scopes (no `invoke_function`), the API key NVCF_API_KEY's invocation scopes, so each is
+    refused (403) where the other one belongs, as there.
+    """
     admin, api_key = (f"nvcf-ref-{secrets.token_urlsafe(32)}" for _ in range(2))
     document = {
         "tokens": {
-            admin: {"name": "admin", "scopes": list(ALL_SCOPES)},
+            admin: {"name": "admin", "scopes": list(MANAGEMENT_SCOPES)},
             api_key: {"name": "api-key", "scopes": list(API_KEY_SCOPES)},
         }
     }
@@ -147,9 +155,12 @@ def authorize(request: Request, scopes: tuple[str, ...]) -> Principal:
         raise Problem(401, "the Authorization header must have the form 'Bearer <token>'",
                       headers=_challenge("invalid_request"))
     principal = registry.lookup(token.strip())
+    violations: frozenset[str] = getattr(getattr(request.app.state, "config", None), "violations", frozenset())
+    if principal is None and AUTH_REQUIRED in violations:
+        principal = Principal("unknown", frozenset(ALL_SCOPES))
     if principal is None:
         raise Problem(401, "the bearer token is not known to this server", headers=_challenge("invalid_token"))
-    if scopes and not principal.scopes.intersection(scopes):
+    if scopes and not principal.scopes.intersection(scopes) and AUTH_SCOPE not in violations:
         needed = " or ".join(f"'{s}'" for s in scopes)
         raise Problem(403, f"the token '{principal.name}' lacks the scope {needed} that this operation needs")
     request.state.principal = principal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,12 @@ MAX_POLL_SECONDS = 3600
 # Rule ids look like the catalog's (`KIND-FORBIDDEN`, `VOL-ALLOWED`); only the shape is checked here so
 # the reference stays independent of the harness's catalog.
 _RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
+# A test device for the harness's `run --rerun-failures`, not a behaviour of any implementation:
+# `--violate FLAKY:RULE` breaks RULE on every other occasion only (the 1st, 3rd, 5th…), so a rerun of the
+# failed item passes. Only mutants whose behaviour lives in one place that asks `ServerConfig.breaks`
+# once per occasion can do that; they are listed here.
+FLAKY_PREFIX = "FLAKY:"
+FLAKY_CAPABLE: frozenset[str] = frozenset({"INVOKE-PEXEC-ANSWER"})  # api/invocation.py: the pexec answer
 
 # How the server behaves where NVIDIA's open-source NVCF does something else than the reference's own
 # choice. Each is one switch, so a test can flip one alone; a personality (reference/presets.py)
@@ -30,6 +37,8 @@ REFUSAL_TEXTS: tuple[RefusalTexts, ...] = ("reference", "nvidia")
 CHART_REFERENCES: tuple[ChartReferences, ...] = ("documented", "helm")
 OBJECT_CHECKS: tuple[ObjectChecks, ...] = ("enforced", "logged")
 INACTIVE_INVOCATION: tuple[InactiveInvocation, ...] = ("503", "404-first")
+UpdateFixedFields = Literal["refused", "ignored"]
+UPDATE_FIXED_FIELDS: tuple[UpdateFixedFields, ...] = ("refused", "ignored")
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,24 @@ class Behaviour:
     # override example has none) gets one GPU of its `gpu`. False: NVIDIA's API, which reads only
     # `inferenceUrl` and requires `instanceType` (`@NotBlank`).
     page_examples: bool = True
+    # What a deployment update does with the fields it cannot change. "refused": a PUT or PATCH that
+    # names another gpu, instanceType, backend or clusters is a 400. "ignored": as NVIDIA's API, whose
+    # PUT treats gpu and instanceType as read-only (ignored) but refuses another backend or other
+    # clusters, and whose PATCH reads only minInstances, maxInstances and the autoscaling fields.
+    update_fixed_fields: UpdateFixedFields = "refused"
+
+
+class Alternation:
+    """Counts each flaky mutant's occasions; the odd ones break its rule. Shared by every request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, int] = {}
+
+    def breaks_now(self, rule: str) -> bool:
+        with self._lock:
+            self._seen[rule] = self._seen.get(rule, 0) + 1
+            return self._seen[rule] % 2 == 1
 
 
 @dataclass(frozen=True)
@@ -77,18 +104,33 @@ class ServerConfig:
     # Mutations that break one documented behaviour each. They are only recorded for now; the code
     # that honours them arrives with the chart handling.
     violations: frozenset[str] = field(default_factory=frozenset)
+    alternation: Alternation = field(default_factory=Alternation, compare=False, repr=False)
 
     def violates(self, rule: str) -> bool:
         return rule in self.violations
 
+    def breaks(self, rule: str) -> bool:
+        """Whether this occasion breaks `rule`: always under `--violate RULE`, every other time under
+        `--violate FLAKY:RULE`. Ask once per occasion (it counts them)."""
+        if rule in self.violations:
+            return True
+        return FLAKY_PREFIX + rule in self.violations and self.alternation.breaks_now(rule)
+
 
 def parse_violations(values: list[str] | None) -> frozenset[str]:
-    """`--violate A,B --violate C` → {A, B, C}; ids are upper-cased and checked for shape."""
+    """`--violate A,B --violate C` → {A, B, C}; ids are upper-cased and checked for shape. `FLAKY:RULE`
+    (the test device above) is kept as it is, for the mutants that can break every other time."""
     rules: set[str] = set()
     for value in values or []:
         for item in value.split(","):
             rule = item.strip().upper()
             if not rule:
+                continue
+            if rule.startswith(FLAKY_PREFIX):
+                if rule.removeprefix(FLAKY_PREFIX) not in FLAKY_CAPABLE:
+                    raise ConfigError(f"--violate: '{item.strip()}': only {', '.join(sorted(FLAKY_CAPABLE))} can "
+                                      "break every other time (FLAKY:RULE)")
+                rules.add(rule)
                 continue
             if not _RULE_ID.match(rule):
                 raise ConfigError(

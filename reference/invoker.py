@@ -2,6 +2,12 @@
 
 A pexec call starts one task that runs to completion whoever waits for it; its result is stored, so
 `GET /pexec/status/{reqid}` finds it whether the caller comes back in a second or after a restart.
+
+A version takes as many calls at once as its deployment can (`Slots`): NVIDIA's workers each take
+`maxRequestConcurrency` requests (default 1) off the version's queue, and a request that no worker
+takes within its poll window is answered 504 and dropped from the queue (`HI/routes/post_pexec.rs`,
+`gateway_timeout_response` and the cancel that follows it). Here a call waits for a free slot for its
+poll window; one that gets none is never forwarded (`submit`/`call` return None, the caller answers 504).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections import Counter, deque
 from collections.abc import Collection
 
 from reference.ports import DataPlane, DataPlaneError, ForwardRequest, ForwardResponse, FunctionVersion
@@ -17,8 +24,10 @@ from reference.problems import PROBLEM_JSON, problem_body
 from reference.store import InvocationRow, Store
 
 log = logging.getLogger("reference.invoker")
-# Mutant (`reference serve --violate RULE`): the function is not told its id.
-HEADERS_FORWARDED = "INVOKE-HEADERS-FORWARDED"
+# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
+HEADERS_FORWARDED = "INVOKE-HEADERS-FORWARDED"  # the function is not told its id
+NVCF_STATUS = "INVOKE-NVCF-STATUS"  # a direct answer carries no NVCF-STATUS
+NVCF_STATUS_ERRORED = "INVOKE-NVCF-STATUS-ERRORED"  # the function's error answers are marked fulfilled
 
 # Never passed between client and function: they describe one hop, or are the platform's business.
 HOP_HEADERS = frozenset({
@@ -27,10 +36,13 @@ HOP_HEADERS = frozenset({
 })
 
 
-def nvcf_status(status_code: int) -> str:
+def nvcf_status(status_code: int, violations: Collection[str] = frozenset()) -> str | None:
+    """NVIDIA's `NVCF-STATUS` for an answer (HI/routes/nvcf_status_header.rs); None: leave it out."""
     if status_code == 202:
         return "in-progress"
-    return "fulfilled" if 200 <= status_code < 400 else "errored"
+    if 200 <= status_code < 400:
+        return None if NVCF_STATUS in violations else "fulfilled"
+    return "fulfilled" if NVCF_STATUS_ERRORED in violations else "errored"
 
 
 def new_request_id() -> str:
@@ -80,11 +92,62 @@ async def call_function(
     return ForwardResponse(answer.status, clean_response_headers(answer.headers), answer.body)
 
 
+class Slots:
+    """Calls in flight per function version, at most `capacity` at once; the others wait in line.
+
+    A slot that frees goes straight to the longest waiter, so a waiter is never overtaken by a newer
+    call. `capacity` None means no bound (a version the server knows no deployment for).
+    """
+
+    def __init__(self) -> None:
+        self._busy: Counter[str] = Counter()
+        self._capacity: dict[str, int | None] = {}
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+
+    def busy(self, key: str) -> int:
+        return self._busy[key]
+
+    async def take(self, key: str, capacity: int | None, wait: float | None) -> bool:
+        """A slot for `key` within `wait` seconds (None: as long as it takes); False when none came."""
+        self._capacity[key] = capacity
+        if capacity is None or (self._busy[key] < capacity and not self._waiting.get(key)):
+            self._busy[key] += 1
+            return True
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line = self._waiting.setdefault(key, deque())
+        line.append(handed)
+        try:
+            await asyncio.wait_for(handed, wait)
+        except TimeoutError:
+            return False
+        except asyncio.CancelledError:
+            if handed.done() and not handed.cancelled():
+                self.release(key)  # handed over just as the waiter went away: pass it on
+            raise
+        finally:
+            if handed in line:
+                line.remove(handed)
+        return True
+
+    def release(self, key: str) -> None:
+        self._busy[key] -= 1
+        line = self._waiting.get(key)
+        capacity = self._capacity.get(key)
+        while line and (capacity is None or self._busy[key] < capacity):
+            handed = line.popleft()
+            if not handed.done():
+                self._busy[key] += 1
+                handed.set_result(None)
+        if not self._busy[key]:
+            del self._busy[key]
+
+
 class Invoker:
     def __init__(self, store: Store, data_plane: DataPlane, timeout: float) -> None:
         self.store = store
         self.data_plane = data_plane
         self.timeout = timeout
+        self.slots = Slots()
         self._running: dict[str, asyncio.Task[None]] = {}
 
     def recover(self) -> int:
@@ -105,15 +168,45 @@ class Invoker:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def submit(self, function: FunctionVersion, request: ForwardRequest, request_id: str,
-                     poll_seconds: float, instance: str) -> InvocationRow:
-        """Start the call, wait up to `poll_seconds`, return the (pending or finished) record."""
-        self.store.add_invocation(request_id, function.function_id, function.version_id)
-        task = asyncio.get_running_loop().create_task(
-            self._run(function, request, request_id, instance), name=f"invoke-{request_id}"
-        )
+                     poll_seconds: float, instance: str, *, capacity: int | None = None,
+                     forward_unclaimed: bool = False) -> InvocationRow | None:
+        """Start the call, wait up to `poll_seconds`, return the (pending or finished) record.
+
+        None: no slot of the version freed within the window, so the call was neither forwarded nor
+        recorded. `forward_unclaimed` (a mutant) still forwards it once a slot frees.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if not await self.slots.take(function.version_id, capacity, poll_seconds):
+            if forward_unclaimed:
+                self._start(function, request, request_id, instance, capacity, claimed=False)
+            return None
+        self._start(function, request, request_id, instance, capacity, claimed=True)
+        return await self.wait(request_id, max(poll_seconds - (loop.time() - started), 0.0))
+
+    def _start(self, function: FunctionVersion, request: ForwardRequest, request_id: str, instance: str,
+               capacity: int | None, *, claimed: bool) -> None:
+        """Record the call and run it in a task of its own (which takes a slot first unless `claimed`)."""
+        try:
+            self.store.add_invocation(request_id, function.function_id, function.version_id)
+            task = asyncio.get_running_loop().create_task(
+                self._run(function, request, request_id, instance, capacity, claimed), name=f"invoke-{request_id}")
+        except BaseException:
+            if claimed:
+                self.slots.release(function.version_id)
+            raise
         self._running[request_id] = task
         task.add_done_callback(lambda _: self._running.pop(request_id, None))
-        return await self.wait(request_id, poll_seconds)
+
+    async def call(self, function: FunctionVersion, request: ForwardRequest, instance: str, *,
+                   capacity: int | None, wait: float) -> ForwardResponse | None:
+        """One pass-through call once a slot is free (None: none freed within `wait` seconds)."""
+        if not await self.slots.take(function.version_id, capacity, wait):
+            return None
+        try:
+            return await call_function(self.data_plane, function, request, self.timeout, instance)
+        finally:
+            self.slots.release(function.version_id)
 
     async def wait(self, request_id: str, poll_seconds: float) -> InvocationRow:
         """The record, once finished or after `poll_seconds`, whichever comes first."""
@@ -126,7 +219,13 @@ class Invoker:
         assert row is not None, request_id
         return row
 
-    async def _run(self, function: FunctionVersion, request: ForwardRequest, request_id: str, instance: str
-                   ) -> None:
-        answer = await call_function(self.data_plane, function, request, self.timeout, instance)
-        self.store.finish_invocation(request_id, answer.status, answer.headers, answer.body)
+    async def _run(self, function: FunctionVersion, request: ForwardRequest, request_id: str, instance: str,
+                   capacity: int | None, claimed: bool) -> None:
+        key = function.version_id
+        if not claimed:
+            await self.slots.take(key, capacity, None)
+        try:
+            answer = await call_function(self.data_plane, function, request, self.timeout, instance)
+            self.store.finish_invocation(request_id, answer.status, answer.headers, answer.body)
+        finally:
+            self.slots.release(key)

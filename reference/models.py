@@ -19,12 +19,20 @@ class _Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+HEALTH_FIELDS = ("protocol", "uri", "port", "timeout", "expectedStatusCode")
+
+
 class HealthIn(_Request):
-    protocol: Literal["HTTP", "gRPC"]
-    uri: str
-    port: int
-    timeout: str = Field(description="ISO-8601 duration, e.g. PT10S")
-    expectedStatusCode: int
+    # Every field is required (NVCF's HealthDto is @NotNull throughout); they are optional here only so
+    # that `reference.validation` names the missing one, and the FN-HEALTH-FIELDS-REQUIRED mutant can
+    # fill it in. The published schema still lists them as required.
+    model_config = ConfigDict(json_schema_extra={"required": list(HEALTH_FIELDS)})
+
+    protocol: Literal["HTTP", "gRPC"] | None = None
+    uri: str | None = None
+    port: int | None = None
+    timeout: str | None = Field(None, description="ISO-8601 duration, e.g. PT10S")
+    expectedStatusCode: int | None = None
 
 
 class KeyValue(_Request):
@@ -80,12 +88,19 @@ class KubernetesType(_Request):
     kind: str
 
 
+HELM_POLICY_NAMES = ("Default", "Unrestricted")
+
+
 class HelmValidationPolicy(_Request):
-    name: Literal["Default", "Unrestricted"] | None = None
+    # `name` is required and one of HELM_POLICY_NAMES (any case, as NVCF reads its enum); checked in
+    # `reference.validation` so a refusal names the field.
+    name: str | None = Field(None, json_schema_extra={"enum": list(HELM_POLICY_NAMES)})
     extraKubernetesTypes: list[KubernetesType] | None = None
 
 
 class GpuSpecification(_Request):
+    # Assigned by the server; a value sent at creation is ignored (NVCF assigns its own too).
+    gpuSpecificationId: str | None = None
     gpu: str | None = None
     instanceType: str | None = Field(None, json_schema_extra={"pattern": INSTANCE_TYPE_PATTERN})
     backend: str | None = None
@@ -117,7 +132,49 @@ class DeploymentRequest(_Request):
     deploymentSpecifications: list[GpuSpecification] | None = None
 
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (CreateFunctionRequest, DeploymentRequest)
+class UpdateGpuSpecification(_Request):
+    """One entry of the deprecated PUT: only the counts change; the rest must match the deployment."""
+
+    gpuSpecificationId: str | None = None
+    gpu: str | None = None
+    instanceType: str | None = None
+    backend: str | None = None
+    clusters: list[str] | None = None
+    maxInstances: int | None = None
+    minInstances: int | None = None
+    maxRequestConcurrency: int | None = None
+
+
+class UpdateDeploymentRequest(_Request):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"deploymentSpecifications": [{
+        "gpuSpecificationId": "6f1c0d8e-0000-4000-8000-000000000001", "minInstances": 1, "maxInstances": 2,
+        "maxRequestConcurrency": 2,
+    }]}]})
+
+    deploymentSpecifications: list[UpdateGpuSpecification] | None = None
+
+
+class GpuSpecificationUpdate(_Request):
+    """`PATCH .../gpu-specifications/{id}`: the preferred update of one specification's counts.
+
+    gpu, instanceType, backend and clusters are read only to refuse a change of them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"minInstances": 1, "maxInstances": 2}]})
+
+    maxInstances: int | None = None
+    minInstances: int | None = None
+    maxRequestConcurrency: int | None = None
+    autoscalingConfiguration: dict[str, Any] | None = None
+    autoscalingConfigurationPolicy: Literal["CUSTOM_CONFIGURATION", "PLATFORM_CONFIGURATION"] | None = None
+    gpu: str | None = None
+    instanceType: str | None = None
+    backend: str | None = None
+    clusters: list[str] | None = None
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    CreateFunctionRequest, DeploymentRequest, UpdateDeploymentRequest, GpuSpecificationUpdate,
+)
 
 
 # --- responses (documentation only: handlers build plain dicts) ------------------------------------
@@ -209,6 +266,10 @@ class DeploymentDto(_Response):
 
 class DeploymentResponse(_Response):
     deployment: DeploymentDto
+
+
+class GpuSpecificationResponse(_Response):
+    gpuSpecification: dict[str, Any]
 
 
 class ProblemDetails(BaseModel):

@@ -60,6 +60,7 @@ NVCF_OSS_SHIPPED = Personality(
     behaviour=Behaviour(
         refusal_texts="nvidia", chart_references="helm", object_checks="logged",
         inactive_invocation="404-first", problem_type_on_validation=False, page_examples=False,
+        update_fixed_fields="ignored",
     ),
     pexec_on_api_host=False,
 )

@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +64,10 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
+def _live(include_deleted: bool) -> str:
+    return "" if include_deleted else " AND deleted_at IS NULL"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -113,6 +118,15 @@ def _version_from_row(row: sqlite3.Row) -> FunctionVersion:
         helm_chart=spec["helmChart"], helm_chart_service_name=spec["helmChartServiceName"],
         container_image=spec["containerImage"], request=spec["request"],
     )
+
+
+def _with_spec_ids(deployment_id: str, raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every specification with its gpuSpecificationId; one stored before ids were assigned gets a stable
+    one derived from its deployment and position, so PATCH can address it too."""
+    return [raw if raw.get("gpuSpecificationId") else
+            {"gpuSpecificationId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"nvcf-reference:{deployment_id}/{index}")),
+             **raw}
+            for index, raw in enumerate(raws)]
 
 
 def spec_from_raw(raw: dict[str, Any]) -> DeploymentSpec:
@@ -210,20 +224,22 @@ class Store:
         )
         return self._function_row(row) if row else None
 
-    def versions_of(self, function_id: str) -> list[FunctionRow]:
+    # `include_deleted` is only ever set by the API-LIST-FUNCTIONS mutant (lists that keep deleted versions).
+
+    def versions_of(self, function_id: str, *, include_deleted: bool = False) -> list[FunctionRow]:
         rows = self._all(
-            "SELECT * FROM functions WHERE function_id = ? AND deleted_at IS NULL ORDER BY rowid",
+            f"SELECT * FROM functions WHERE function_id = ?{_live(include_deleted)} ORDER BY rowid",
             (function_id,),
         )
         return [self._function_row(r) for r in rows]
 
-    def all_versions(self) -> list[FunctionRow]:
+    def all_versions(self, *, include_deleted: bool = False) -> list[FunctionRow]:
         return [self._function_row(r) for r in self._all(
-            "SELECT * FROM functions WHERE deleted_at IS NULL ORDER BY rowid")]
+            f"SELECT * FROM functions WHERE 1 = 1{_live(include_deleted)} ORDER BY rowid")]
 
-    def function_ids(self) -> list[str]:
+    def function_ids(self, *, include_deleted: bool = False) -> list[str]:
         rows = self._all(
-            "SELECT function_id, MIN(rowid) AS first FROM functions WHERE deleted_at IS NULL"
+            f"SELECT function_id, MIN(rowid) AS first FROM functions WHERE 1 = 1{_live(include_deleted)}"
             " GROUP BY function_id ORDER BY first"
         )
         return [r["function_id"] for r in rows]
@@ -260,7 +276,8 @@ class Store:
 
     @staticmethod
     def _deployment_row(row: sqlite3.Row) -> DeploymentRow:
-        specs = tuple(spec_from_raw(raw) for raw in json.loads(row["specifications"]))
+        raws = _with_spec_ids(row["deployment_id"], json.loads(row["specifications"]))
+        specs = tuple(spec_from_raw(raw) for raw in raws)
         dep = Deployment(row["deployment_id"], row["function_id"], row["version_id"], specs)
         return DeploymentRow(
             dep, tuple(json.loads(row["health_info"])), tuple(json.loads(row["instances"])), row["reason"],
@@ -270,6 +287,16 @@ class Store:
     def get_deployment(self, version_id: str) -> DeploymentRow | None:
         row = self._one("SELECT * FROM deployments WHERE version_id = ?", (version_id,))
         return self._deployment_row(row) if row else None
+
+    def get_deployment_by_id(self, deployment_id: str) -> DeploymentRow | None:
+        row = self._one("SELECT * FROM deployments WHERE deployment_id = ?", (deployment_id,))
+        return self._deployment_row(row) if row else None
+
+    def update_specifications(self, version_id: str, specifications: list[dict[str, Any]]) -> DeploymentRow | None:
+        """Replace the deployment's specifications (an update of its counts); None when it is gone."""
+        self._run("UPDATE deployments SET specifications = ?, updated_at = ? WHERE version_id = ?",
+                  (json.dumps(specifications), now_iso(), version_id))
+        return self.get_deployment(version_id)
 
     def deployments_in(self, statuses: Iterable[str]) -> list[tuple[FunctionRow, DeploymentRow]]:
         wanted = list(statuses)

@@ -12,17 +12,23 @@ and an unknown instance type at deployment (`DeploymentValidationService`).
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
 from reference.config import Behaviour, ChartReferences
 from reference.models import (
+    HEALTH_FIELDS,
+    HELM_POLICY_NAMES,
     INSTANCE_TYPE_PATTERN,
     NAME_PATTERN,
     CreateFunctionRequest,
     DeploymentRequest,
     GpuSpecification,
+    GpuSpecificationUpdate,
+    HelmValidationPolicy,
+    UpdateDeploymentRequest,
 )
 from reference.ports import Deployment, DeploymentSpec, FunctionVersion
 from reference.problems import NVIDIA_BAD_REQUEST, Problem
@@ -46,12 +52,24 @@ CHART_HTTP_REFUSED = "CHART-REF-HTTP-REFUSED"  # with the chart-level mutant: ht
 GRPC_URL_MARKS = "GRPC-URL-MARKS-FUNCTION"  # only an exact /grpc makes a gRPC function, as NVIDIA's code
 GRPC_URL_LOWERCASE = "GRPC-URL-LOWERCASE"  # only the docs' exact spelling /gRPC does
 MIN_LE_MAX = "DEPLOY-MIN-LE-MAX"  # minInstances above maxInstances passes
+HEALTH_FIELDS_REQUIRED = "FN-HEALTH-FIELDS-REQUIRED"  # a health field left out takes its default
+HEALTH_GATES_ACTIVE = "FN-HEALTH-GATES-ACTIVE"  # a given health object is ignored: the default check gates
+INFERENCE_PORT_DEFAULT = "FN-INFERENCE-PORT-DEFAULT"  # an omitted inferencePort defaults to 8080, not 8000
+CONCURRENCY_BOUNDS = "DEPLOY-MAX-CONCURRENCY-BOUNDS"  # any maxRequestConcurrency passes
+HELM_POLICY_VALIDATED = "DEPLOY-HELM-POLICY-VALIDATED"  # a helmValidationPolicy of any name (or none) passes
+HELM_POLICY_KEPT = "DEPLOY-HELM-POLICY-KEPT"  # an accepted helmValidationPolicy is not recorded
+PUT_FIXED_FIELDS = "DEPLOY-PUT-FIXED-FIELDS"  # PUT applies a new gpu, instanceType or backend
+PATCH_FIXED_FIELDS = "DEPLOY-PATCH-FIXED-FIELDS"  # PATCH applies a new gpu, instanceType or backend
 # Mutants of the page's own examples: each refuses what its example writes.
 EXAMPLE_DEPLOY_BODY = "DOC-EXAMPLE-DEPLOY-BODY"  # a specification without instanceType is a 400
 EXAMPLE_GRPC_NOTE = "DOC-EXAMPLE-GRPC-NOTE"  # the note's key inferenceURL is ignored
 EXAMPLE_CREATE_BODY = "DOC-EXAMPLE-CREATE-BODY"  # an inferenceUrl without a leading slash is a 400
 MALFORMED_TYPE_REFUSED = "ITYPE-MALFORMED-REFUSED"  # with the back half's mutant: any instanceType passes
 DEFAULT_CSP = "ON-PREM"
+# The port the FN-INFERENCE-PORT-DEFAULT mutant falls back to (one NVCF reserves, so nothing serves there).
+MUTANT_INFERENCE_PORT = 8080
+# A deployment can be updated while it is up or on its way (NVCF's BUSY_STATUSES).
+UPDATABLE_STATUSES = ("ACTIVE", "DEPLOYING", "DEGRADING", "DEGRADED")
 # The schemes NVIDIA's API takes at function creation (case-insensitive); its validator later takes
 # only https and oci, at deployment.
 NVIDIA_CREATION_SCHEMES = ("http", "https", "oci")
@@ -202,15 +220,10 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
     if not (_given(req.containerImage) or _given(req.models) or has_chart or paired_alone):
         issues.append("one of 'containerImage', 'models' or 'helmChart' is required")
 
-    if req.health is not None:
-        h = req.health
-        _check_port(issues, "health.port", h.port)
-        if not h.uri.strip():
-            issues.append("'health.uri' must not be empty")
-        if not DURATION_RE.match(h.timeout):
-            issues.append("'health.timeout' must be an ISO-8601 duration such as PT10S")
-        if not 100 <= h.expectedStatusCode <= 599:
-            issues.append("'health.expectedStatusCode' must be an HTTP status code (100-599)")
+    port = req.inferencePort if req.inferencePort is not None else _default_inference_port(violations)
+    given_health = _health_given(req, inference_url, port, violations)
+    if given_health is not None:
+        _check_health(issues, given_health)
     for index, env in enumerate(req.containerEnvironment or []):
         if not env.key.strip():
             issues.append(f"'containerEnvironment[{index}].key' must not be empty")
@@ -226,17 +239,15 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
         if problem:
             raise nvidia_refusal(problem)
 
-    port = req.inferencePort if req.inferencePort is not None else DEFAULT_INFERENCE_PORT
-    if req.health is not None:
-        health = req.health.model_dump()
-    else:
-        health = {
-            "protocol": "gRPC" if is_grpc_url(inference_url, violations) else "HTTP",
-            "uri": req.healthUri or DEFAULT_HEALTH_URI,
-            "port": port,
-            "timeout": DEFAULT_HEALTH_TIMEOUT,
-            "expectedStatusCode": 200,
-        }
+    default_health = {
+        "protocol": "gRPC" if is_grpc_url(inference_url, violations) else "HTTP",
+        "uri": req.healthUri or DEFAULT_HEALTH_URI,
+        "port": port,
+        "timeout": DEFAULT_HEALTH_TIMEOUT,
+        "expectedStatusCode": 200,
+    }
+    # A given health object decides the check that gates ACTIVE; the mutant checks the default instead.
+    health = given_health if given_health is not None and HEALTH_GATES_ACTIVE not in violations else default_health
     normalised = req.model_dump(exclude_none=True)
     normalised.update({
         "inferenceUrl": inference_url, "inferencePort": port, "health": health,
@@ -254,6 +265,41 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
         container_image=req.containerImage if _given(req.containerImage) else None,
         request=normalised,
     )
+
+
+def _default_inference_port(violations: Collection[str]) -> int:
+    return MUTANT_INFERENCE_PORT if INFERENCE_PORT_DEFAULT in violations else DEFAULT_INFERENCE_PORT
+
+
+def _health_given(req: CreateFunctionRequest, inference_url: str, port: int, violations: Collection[str]
+                  ) -> dict[str, Any] | None:
+    """The request's health object as a dict; a field left out stays None (refused later), except for
+    the FN-HEALTH-FIELDS-REQUIRED mutant, which fills it with the default NVCF would have used."""
+    if req.health is None:
+        return None
+    given = req.health.model_dump()
+    if HEALTH_FIELDS_REQUIRED in violations:
+        defaults = {"protocol": "gRPC" if is_grpc_url(inference_url, violations) else "HTTP",
+                    "uri": DEFAULT_HEALTH_URI, "port": port, "timeout": DEFAULT_HEALTH_TIMEOUT,
+                    "expectedStatusCode": 200}
+        given = {k: defaults[k] if v is None else v for k, v in given.items()}
+    return given
+
+
+def _check_health(issues: list[str], health: dict[str, Any]) -> None:
+    """Every field of a given `health` is required (NVCF's HealthDto is @NotNull throughout)."""
+    missing = [name for name in HEALTH_FIELDS if health.get(name) is None]
+    for name in missing:
+        issues.append(f"'health.{name}' is required when 'health' is given")
+    if health.get("port") is not None:
+        _check_port(issues, "health.port", health["port"])
+    if health.get("uri") is not None and not str(health["uri"]).strip():
+        issues.append("'health.uri' must not be empty")
+    if health.get("timeout") is not None and not DURATION_RE.match(str(health["timeout"])):
+        issues.append("'health.timeout' must be an ISO-8601 duration such as PT10S")
+    code = health.get("expectedStatusCode")
+    if code is not None and not 100 <= code <= 599:
+        issues.append("'health.expectedStatusCode' must be an HTTP status code (100-599)")
 
 
 def _nvidia_chart_url_problem(url: str, violations: Collection[str], behaviour: Behaviour) -> str | None:
@@ -308,8 +354,9 @@ def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion,
     if (spec.minInstances is not None and spec.maxInstances is not None
             and spec.minInstances > spec.maxInstances and MIN_LE_MAX not in violations):
         issues.append(f"'{where}.minInstances' must be less than or equal to 'maxInstances'")
-    if spec.maxRequestConcurrency is not None and not 1 <= spec.maxRequestConcurrency <= MAX_REQUEST_CONCURRENCY:
-        issues.append(f"'{where}.maxRequestConcurrency' must be between 1 and {MAX_REQUEST_CONCURRENCY}")
+    _check_concurrency(issues, where, spec.maxRequestConcurrency, violations)
+    if spec.helmValidationPolicy is not None and HELM_POLICY_VALIDATED not in violations:
+        issues.extend(_helm_policy_issues(spec.helmValidationPolicy, f"{where}.helmValidationPolicy"))
     if spec.preferredOrder is not None and not 1 <= spec.preferredOrder <= 99:
         issues.append(f"'{where}.preferredOrder' must be between 1 and 99")
     if _given(spec.backend) and _given(spec.clusters):
@@ -325,6 +372,34 @@ def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion,
                 f"'{where}.helmValidationPolicy' is only for helm-based functions; {ids} is container based"
             )
     return issues
+
+
+def _check_concurrency(issues: list[str], where: str, value: int | None, violations: Collection[str]) -> None:
+    if value is not None and not 1 <= value <= MAX_REQUEST_CONCURRENCY and CONCURRENCY_BOUNDS not in violations:
+        issues.append(f"'{where}.maxRequestConcurrency' must be between 1 and {MAX_REQUEST_CONCURRENCY}")
+
+
+def _helm_policy_issues(policy: HelmValidationPolicy, where: str) -> list[str]:
+    """NVCF's HelmValidationPolicyDto: a name it knows (its enum, read in any case) and, when
+    `extraKubernetesTypes` is given, at least one entry, each with a group, version and kind."""
+    issues: list[str] = []
+    names = " or ".join(HELM_POLICY_NAMES)
+    if policy.name is None or not policy.name.strip():
+        issues.append(f"'{where}.name' is required ({names})")
+    elif policy.name.strip().lower() not in {n.lower() for n in HELM_POLICY_NAMES}:
+        issues.append(f"'{where}.name' must be {names}, not '{policy.name}'")
+    if policy.extraKubernetesTypes is not None and not policy.extraKubernetesTypes:
+        issues.append(f"'{where}.extraKubernetesTypes' must list at least one type when given")
+    for index, kube_type in enumerate(policy.extraKubernetesTypes or []):
+        for field in ("group", "version", "kind"):
+            if not getattr(kube_type, field).strip():
+                issues.append(f"'{where}.extraKubernetesTypes[{index}].{field}' must not be blank")
+    return issues
+
+
+def canonical_policy_name(name: str) -> str:
+    """`default` → `Default`: the policy name as NVCF's enum spells it."""
+    return next((n for n in HELM_POLICY_NAMES if n.lower() == name.strip().lower()), name)
 
 
 def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id: str,
@@ -352,10 +427,186 @@ def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id:
     accepted = []
     for spec in specs:
         raw = spec.model_dump(exclude_none=True)
+        # The server names each specification; PATCH .../gpu-specifications/{id} addresses it by this id.
+        raw["gpuSpecificationId"] = str(uuid.uuid4())
         raw["gpu"] = (spec.gpu or "").strip()
         raw["instanceType"] = (spec.instanceType or "").strip()
+        # Recorded and answered back; like NVCF's API, the chart checks do not read it (see README).
+        policy = raw.pop("helmValidationPolicy", None) if HELM_POLICY_KEPT in violations else (
+            raw.get("helmValidationPolicy"))
+        if isinstance(policy, dict) and isinstance(policy.get("name"), str):
+            policy["name"] = canonical_policy_name(policy["name"])
         accepted.append(DeploymentSpec(
             gpu=raw["gpu"], instance_type=raw["instanceType"], min_instances=raw["minInstances"],
             max_instances=raw["maxInstances"], configuration=spec.configuration, raw=raw,
         ))
     return Deployment(deployment_id, function.function_id, function.version_id, tuple(accepted))
+
+
+# ── deployment updates: PUT (deprecated) and PATCH .../gpu-specifications/{id} ──────────────────────
+# Only the counts change; gpu, instanceType, backend and clusters stay what the deployment was created
+# with (a new version or a new deployment changes them).
+_FIXED_FIELDS = ("gpu", "instanceType", "backend", "clusters")
+
+
+def check_updatable(function: FunctionVersion, status: str, behaviour: Behaviour) -> None:
+    """A deployment is updated while it is up or on its way (NVCF's BUSY_STATUSES), never after ERROR."""
+    if status in UPDATABLE_STATUSES:
+        return
+    if behaviour.refusal_texts == "nvidia":
+        raise nvidia_refusal(f"Function id '{function.function_id}', version '{function.version_id}': "
+                             f"Invalid status '{status}'")
+    raise Problem(400, f"Invalid request: function {function.function_id} version {function.version_id} is "
+                       f"{status}; only a deployment that is {', '.join(UPDATABLE_STATUSES)} can be updated")
+
+
+def _count_issues(where: str, min_instances: int | None, max_instances: int | None, concurrency: int | None,
+                  violations: Collection[str]) -> list[str]:
+    issues: list[str] = []
+    if max_instances is not None and max_instances < 1:
+        issues.append(f"'{where}.maxInstances' must be at least 1")
+    if min_instances is not None and min_instances < 0:
+        issues.append(f"'{where}.minInstances' must not be negative")
+    if (min_instances is not None and max_instances is not None and min_instances > max_instances
+            and MIN_LE_MAX not in violations):
+        issues.append(f"'{where}.minInstances' must be less than or equal to 'maxInstances'")
+    _check_concurrency(issues, where, concurrency, violations)
+    return issues
+
+
+def _fixed_value(field: str, value: Any) -> Any:
+    """How a fixed field compares: names in any case, clusters as a set, blank as absent."""
+    if field == "clusters":
+        return frozenset(c.strip() for c in value or [] if c.strip())
+    return (value or "").strip().lower() if isinstance(value, str) or value is None else value
+
+
+def _fixed_changes(update: Any, raw: dict[str, Any], fields: tuple[str, ...], *, given_only: bool
+                   ) -> list[tuple[str, Any]]:
+    """(field, new value) for each fixed field the update sets to something else than the deployment has.
+
+    `given_only`: a field left out of the update is no change (the reference); otherwise it must still
+    match (NVIDIA's PUT compares backend and clusters as sent, blank with blank)."""
+    changes = []
+    for field in fields:
+        value = getattr(update, field)
+        if given_only and not _given(value):
+            continue
+        if _fixed_value(field, value) != _fixed_value(field, raw.get(field)):
+            changes.append((field, value))
+    return changes
+
+
+def _refuse_fixed(changes: list[tuple[str, Any]], where: str, raw: dict[str, Any], function: FunctionVersion,
+                  nvidia: bool) -> None:
+    if not changes:
+        return
+    if nvidia:
+        field, value = changes[0]
+        ids = f"Function id '{function.function_id}', version '{function.version_id}'"
+        if field == "clusters":
+            raise nvidia_refusal(f"{ids}: Provided clusters: '{sorted(value or [])}' does not match clusters "
+                                 f"from original spec: '{sorted(raw.get('clusters') or [])}'")
+        raise nvidia_refusal(f"{ids}: Backend '{value or ''}' field does not match original deployment spec: "
+                             f"'{raw.get('backend')}'.")
+    refuse([f"'{where}.{field}' cannot be changed by an update (the deployment has "
+            f"{raw.get(field)!r}, the update asks for {value!r}); create a new deployment to change it"
+            for field, value in changes])
+
+
+def _apply_counts(raw: dict[str, Any], min_instances: int | None, max_instances: int | None,
+                  concurrency: int | None) -> None:
+    if min_instances is not None:
+        raw["minInstances"] = min_instances
+    if max_instances is not None:
+        raw["maxInstances"] = max_instances
+    if concurrency is not None:
+        raw["maxRequestConcurrency"] = concurrency
+
+
+def updated_specifications(req: UpdateDeploymentRequest, current: list[dict[str, Any]], function: FunctionVersion,
+                           violations: Collection[str] = frozenset(), behaviour: Behaviour | None = None
+                           ) -> list[dict[str, Any]]:
+    """The deployment's specifications after a PUT: each named one (by gpuSpecificationId, or the only
+    one) takes the new minInstances, maxInstances and maxRequestConcurrency; a change of anything else
+    is refused (or, as NVIDIA's API, gpu and instanceType are ignored)."""
+    behaviour = behaviour or Behaviour()
+    nvidia = behaviour.refusal_texts == "nvidia"
+    updates = req.deploymentSpecifications or []
+    if not updates:
+        refuse(["'deploymentSpecifications' must list the deployment's GPU specifications with their new counts"])
+    issues: list[str] = []
+    for index, update in enumerate(updates):
+        where = f"deploymentSpecifications[{index}]"
+        for field in ("maxInstances", "minInstances"):
+            if getattr(update, field) is None:
+                issues.append(f"'{where}.{field}' is required")
+        issues += _count_issues(where, update.minInstances, update.maxInstances, update.maxRequestConcurrency,
+                                violations)
+    refuse(issues)
+    if len(updates) != len(current):
+        refuse([f"'deploymentSpecifications' must list each of the deployment's {len(current)} GPU "
+                f"specification(s), not {len(updates)}"])
+    if len(updates) > 1 and any(not _given(u.gpuSpecificationId) for u in updates):
+        refuse(["'deploymentSpecifications': the deployment has several GPU specifications, so each entry "
+                "must name its gpuSpecificationId"])
+    new = [dict(raw) for raw in current]
+    ignored = behaviour.update_fixed_fields == "ignored"
+    for index, update in enumerate(updates):
+        where = f"deploymentSpecifications[{index}]"
+        at = _spec_index(new, update.gpuSpecificationId)
+        if at is None:
+            raise Problem(400, f"Invalid request: '{where}.gpuSpecificationId' {update.gpuSpecificationId!r} is "
+                               "not a specification of this deployment", validation=True)
+        raw = new[at]
+        # NVIDIA's PUT reads gpu and instanceType as read-only and compares backend and clusters as sent.
+        fields = ("backend", "clusters") if ignored else _FIXED_FIELDS
+        changes = _fixed_changes(update, raw, fields, given_only=not ignored)
+        if PUT_FIXED_FIELDS in violations:
+            for field, value in _fixed_changes(update, raw, _FIXED_FIELDS, given_only=True):
+                raw[field] = value
+        else:
+            _refuse_fixed(changes, where, raw, function, nvidia and ignored)
+        _apply_counts(raw, update.minInstances, update.maxInstances, update.maxRequestConcurrency)
+    return new
+
+
+def _spec_index(specs: list[dict[str, Any]], spec_id: str | None) -> int | None:
+    if not _given(spec_id):
+        return 0 if specs else None
+    return next((i for i, raw in enumerate(specs) if str(raw.get("gpuSpecificationId")) == str(spec_id).strip()),
+                None)
+
+
+def patched_specification(req: GpuSpecificationUpdate, raw: dict[str, Any], function: FunctionVersion,
+                          violations: Collection[str] = frozenset(), behaviour: Behaviour | None = None
+                          ) -> dict[str, Any]:
+    """One specification after `PATCH .../gpu-specifications/{id}`: new counts (and autoscaling), the
+    rest as it was; naming another gpu, instanceType, backend or clusters is refused (or, as NVIDIA's
+    API, ignored with everything else but the counts and autoscaling)."""
+    behaviour = behaviour or Behaviour()
+    ignored = behaviour.update_fixed_fields == "ignored"
+    concurrency = None if ignored else req.maxRequestConcurrency
+    if (req.minInstances is None and req.maxInstances is None and concurrency is None
+            and req.autoscalingConfiguration is None and req.autoscalingConfigurationPolicy is None):
+        if behaviour.refusal_texts == "nvidia":
+            raise nvidia_refusal(f"Function id '{function.function_id}', version '{function.version_id}': Empty "
+                                 "update gpu specification request. At least one field should be provided.")
+        refuse(["the update names nothing to change: give minInstances, maxInstances, maxRequestConcurrency "
+                "or autoscalingConfiguration"])
+    merged_min = req.minInstances if req.minInstances is not None else raw.get("minInstances")
+    merged_max = req.maxInstances if req.maxInstances is not None else raw.get("maxInstances")
+    refuse(_count_issues("gpuSpecification", merged_min, merged_max, concurrency, violations))
+    new = dict(raw)
+    changes = [] if ignored else _fixed_changes(req, raw, _FIXED_FIELDS, given_only=True)
+    if PATCH_FIXED_FIELDS in violations:
+        for field, value in _fixed_changes(req, raw, _FIXED_FIELDS, given_only=True):
+            new[field] = value
+    else:
+        _refuse_fixed(changes, "gpuSpecification", raw, function, nvidia=False)
+    _apply_counts(new, req.minInstances, req.maxInstances, concurrency)
+    if req.autoscalingConfigurationPolicy == "PLATFORM_CONFIGURATION":
+        new.pop("autoscalingConfiguration", None)
+    elif req.autoscalingConfiguration is not None:
+        new["autoscalingConfiguration"] = req.autoscalingConfiguration
+    return new

@@ -79,6 +79,16 @@ SECURITY: Final = (
     "capabilities",
     "seccomp-unconfined",
     "host-port",
+    # The other Pod Security Standards controls (Baseline, then Restricted).
+    "apparmor-unconfined",
+    "selinux-custom",
+    "sysctls-unsafe",
+    "lifecycle-host",
+    "proc-mount-unmasked",
+    "run-as-root-user",
+    "capabilities-not-dropped",
+    "privilege-escalation-unset",
+    "seccomp-unset",
 )
 
 CONTRACT_CASES: Final[frozenset[str]] = frozenset(

@@ -70,6 +70,8 @@ OUTCOMES: Final = MappingProxyType(
         "http-2xx": "The API call succeeds (200 or 201) with the documented body shape and values.",
         "http-204": "The API call succeeds with 204 No Content.",
         "http-400": "The API call is answered 400 Bad Request.",
+        "http-401": "The API call is answered 401 Unauthorized: it carried no credential, or one never issued.",
+        "http-403": "The API call is answered 403 Forbidden: a known credential without the scope it needs.",
         "http-404": "The API call is answered 404 Not Found.",
         "problem-details": (
             "The error answer is RFC 7807/9457 problem details: application/problem+json carrying status "

@@ -44,6 +44,27 @@ MAX_DOCUMENT_BYTES = 1_049_600
 ALLOWED_VOLUME_SOURCES = frozenset({"configMap", "secret", "persistentVolumeClaim", "emptyDir"})
 ALLOWED_PROJECTIONS = frozenset({"configMap", "secret"})
 ALLOWED_SECCOMP = frozenset({"RuntimeDefault", "Localhost"})
+# The other Pod Security Standards controls, as k8s.io/pod-security-admission v0.36 checks them.
+ALLOWED_APPARMOR = frozenset({"RuntimeDefault", "Localhost"})
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+ALLOWED_SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+        "net.ipv4.tcp_rmem",
+        "net.ipv4.tcp_wmem",
+    }
+)
 
 # Where each pod-bearing kind keeps its pod spec.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -69,6 +90,15 @@ def pod_spec(doc: Doc) -> dict[str, Any] | None:
     path = POD_SPEC_PATHS.get(doc.kind)
     spec = _dig(doc.obj, path) if path else None
     return spec if isinstance(spec, dict) else None
+
+
+def pod_annotations(doc: Doc) -> dict[str, Any]:
+    """Annotations of the pods a workload creates (of the Pod itself for a Pod)."""
+    path = POD_SPEC_PATHS.get(doc.kind)
+    if not path:
+        return {}
+    meta = _dig(doc.obj, (*path[:-1], "metadata"))
+    return (meta or {}).get("annotations") or {}
 
 
 def pod_template_labels(doc: Doc) -> dict[str, Any] | None:
@@ -148,7 +178,7 @@ def _containers(spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from spec.get(key) or []
 
 
-def _pod_violations(spec: dict[str, Any]) -> set[str]:
+def _pod_violations(spec: dict[str, Any], annotations: dict[str, Any]) -> set[str]:
     found = set()
     for flag, tag in (
         ("hostNetwork", "security-host-network"),
@@ -169,28 +199,81 @@ def _pod_violations(spec: dict[str, Any]) -> set[str]:
             if all(set(p) <= ALLOWED_PROJECTIONS for p in projections):
                 continue
         found.add("volume-type")
+    if any((s or {}).get("name") not in SAFE_SYSCTLS for s in pod_sc.get("sysctls") or []):
+        found.add("security-sysctls")
+    if pod_sc.get("runAsUser") == 0:
+        found.add("security-run-as-user")
+    found |= _profile_violations(pod_sc)
+    if any(key.startswith(APPARMOR_ANNOTATION_PREFIX) and not _apparmor_annotation_allowed(str(value))
+           for key, value in annotations.items()):
+        found.add("security-apparmor")
     for container in _containers(spec):
-        sc = container.get("securityContext") or {}
-        limits = (container.get("resources") or {}).get("limits") or {}
-        if not {"cpu", "memory"} <= set(limits):
-            found.add("security-limits")
-        if sc.get("privileged") is True:
-            found.add("security-privileged")
-        if sc.get("allowPrivilegeEscalation") is True:
-            found.add("security-privilege-escalation")
-        caps = sc.get("capabilities") or {}
-        added = [c for c in caps.get("add") or [] if c != "NET_BIND_SERVICE"]
-        if added or "ALL" not in [str(c).upper() for c in caps.get("drop") or []]:
-            found.add("security-capabilities")
-        seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
-        if seccomp not in ALLOWED_SECCOMP:
-            found.add("security-seccomp")
-        non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
-        if non_root is not True:
-            found.add("security-run-as-non-root")
-        if any((p or {}).get("hostPort") for p in container.get("ports") or []):
-            found.add("security-host-port")
+        found |= _container_violations(container, pod_sc)
     return found
+
+
+def _apparmor_annotation_allowed(value: str) -> bool:
+    return value in ("", "runtime/default") or value.startswith("localhost/")
+
+
+def _profile_violations(sc: dict[str, Any]) -> set[str]:
+    """Baseline's AppArmor and SELinux controls, on a pod's or a container's securityContext."""
+    found = set()
+    apparmor = sc.get("appArmorProfile")
+    if apparmor is not None and (apparmor or {}).get("type") not in ALLOWED_APPARMOR:
+        found.add("security-apparmor")
+    selinux = sc.get("seLinuxOptions") or {}
+    if selinux.get("type", "") not in ALLOWED_SELINUX_TYPES or selinux.get("user") or selinux.get("role"):
+        found.add("security-selinux")
+    return found
+
+
+def _container_violations(container: dict[str, Any], pod_sc: dict[str, Any]) -> set[str]:
+    found = set()
+    sc = container.get("securityContext") or {}
+    limits = (container.get("resources") or {}).get("limits") or {}
+    if not {"cpu", "memory"} <= set(limits):
+        found.add("security-limits")
+    privileged = sc.get("privileged") is True
+    if privileged:
+        found.add("security-privileged")
+    escalation = sc.get("allowPrivilegeEscalation")
+    if escalation is True:
+        found.add("security-privilege-escalation")
+    elif escalation is None and not privileged:
+        # Kubernetes refuses privileged beside allowPrivilegeEscalation false: a privileged
+        # container's escalation is security-privileged's to answer for.
+        found.add("security-privilege-escalation-unset")
+    caps = sc.get("capabilities") or {}
+    if [c for c in caps.get("add") or [] if c != "NET_BIND_SERVICE"]:
+        found.add("security-capabilities")
+    if "ALL" not in [str(c).upper() for c in caps.get("drop") or []]:
+        found.add("security-capabilities-drop")
+    seccomp = sc.get("seccompProfile") or pod_sc.get("seccompProfile")
+    if seccomp is None:
+        found.add("security-seccomp-unset")
+    elif seccomp.get("type") not in ALLOWED_SECCOMP:
+        found.add("security-seccomp")
+    non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot"))
+    if non_root is not True:
+        found.add("security-run-as-non-root")
+    if sc.get("runAsUser") == 0:
+        found.add("security-run-as-user")
+    if sc.get("procMount") not in (None, "Default"):
+        found.add("security-proc-mount")
+    found |= _profile_violations(sc)
+    if any((p or {}).get("hostPort") for p in container.get("ports") or []):
+        found.add("security-host-port")
+    if any(_handler_host(container.get(key)) for key in PROBES) or any(
+            _handler_host(handler) for handler in (container.get("lifecycle") or {}).values()):
+        found.add("security-probe-host")
+    return found
+
+
+def _handler_host(handler: Any) -> bool:
+    """Whether a probe or lifecycle handler names a host (Baseline wants it unset or empty)."""
+    handler = handler or {}
+    return any((handler.get(kind) or {}).get("host") for kind in ("httpGet", "tcpSocket"))
 
 
 def violations(case: Case, rendered: Rendered, rerender: Callable[[str, str], Rendered] | None = None) -> set[str]:
@@ -221,7 +304,7 @@ def violations(case: Case, rendered: Rendered, rerender: Callable[[str, str], Re
             found.add("service-type")
         spec = pod_spec(doc)
         if spec is not None:
-            found |= _pod_violations(spec)
+            found |= _pod_violations(spec, pod_annotations(doc))
     status = service_status(case, rendered)
     if status == "port-mismatch":
         found.add("service-port-mismatch")

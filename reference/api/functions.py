@@ -41,6 +41,11 @@ NEW_VERSION_SAME_ID = "FN-NEW-VERSION-SAME-ID"  # a new version lands under a ne
 VERSION_DELETE = "FN-VERSION-DELETE"  # deleting a version answers 200 with a body, not 204
 VERSION_DELETED_GONE = "FN-VERSION-DELETED-GONE"  # a deleted version can still be fetched
 PROBLEM_DETAILS = "FN-ERROR-PROBLEM-DETAILS"  # an unknown version's 404 is plain JSON, no problem document
+LIST_FUNCTIONS = "API-LIST-FUNCTIONS"  # the list endpoints keep listing deleted versions
+
+
+def _with_deleted(svc: Services) -> bool:
+    return LIST_FUNCTIONS in svc.config.violations
 
 
 def _dto(svc: Services, row: FunctionRow) -> dict[str, object]:
@@ -106,7 +111,7 @@ async def list_functions(
                            f"(got {', '.join(repr(u) for u in unknown)})")
     svc = services(request)
     # Every function here belongs to the caller's account: private (and authorized), never public.
-    rows = svc.store.all_versions() if wanted & {"authorized", "private"} else []
+    rows = svc.store.all_versions(include_deleted=_with_deleted(svc)) if wanted & {"authorized", "private"} else []
     return JSONResponse({"functions": [_dto(svc, r) for r in rows]})
 
 
@@ -116,7 +121,8 @@ async def list_functions(
     responses={200: {"model": FunctionIdsResponse}, **problem_responses(401, 403)},
 )
 async def list_function_ids(request: Request, _: Annotated[Principal, require(*LIST_SCOPES)]) -> Response:
-    return JSONResponse({"functionIds": services(request).store.function_ids()})
+    svc = services(request)
+    return JSONResponse({"functionIds": svc.store.function_ids(include_deleted=_with_deleted(svc))})
 
 
 @router.post(
@@ -145,7 +151,7 @@ async def list_versions(
     function_id: str, request: Request, _: Annotated[Principal, require(*LIST_SCOPES)]
 ) -> Response:
     svc = services(request)
-    rows = svc.store.versions_of(function_id)
+    rows = svc.store.versions_of(function_id, include_deleted=_with_deleted(svc))
     if not rows:
         raise Problem(404, f"there is no function {function_id}")
     return JSONResponse({"functions": [_dto(svc, r) for r in rows]})

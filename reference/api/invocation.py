@@ -12,6 +12,11 @@ DEGRADING version (400 when one is DEGRADED), and only then reads NVCF-POLL-SECO
 pass-through alike. `refusal_texts="nvidia"` words those refusals as NVIDIA does, and parses the
 header as it does (a u64; its error detail is only the outermost context, "failed to parse poll
 duration", because the service sends `err.to_string()` of an anyhow error).
+
+A call that no slot of the version takes within its poll window (see `reference.invoker.Slots`; a
+version takes the sum of maxRequestConcurrency times maxInstances calls at once over its deployment's
+specifications) is answered 504 and never forwarded, pexec and pass-through alike, as NVIDIA's
+invocation service answers when no worker picks the request up; NVIDIA's 504 has an empty body.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from reference.api.common import services
 from reference.auth import Principal, authorize, require
 from reference.config import MAX_POLL_SECONDS, STREAMING_POLL_SECONDS, Behaviour
 from reference.hosts import InvocationTarget
-from reference.invoker import call_function, function_headers, new_request_id, nvcf_status
+from reference.invoker import function_headers, new_request_id, nvcf_status
 from reference.models import problem_responses
 from reference.ports import INVOCABLE_STATUSES, ForwardRequest, ForwardResponse
 from reference.problems import Problem, problem_response
@@ -46,6 +51,13 @@ STATUS_UNKNOWN = "INVOKE-STATUS-UNKNOWN"  # polling an unknown request id answer
 INACTIVE_NOT_SERVED = "INVOKE-INACTIVE-NOT-SERVED"  # a function that cannot serve accepts the call (202)
 SERVICE_ROUTED = "MINI-SERVICE-ROUTED"  # pexec goes to / instead of the function's inferenceUrl
 PASSTHROUGH_STATUS = "INVOKE-PASSTHROUGH-STATUS"  # the function's 4xx/5xx become the gateway's 502
+POLL_SECONDS_ZERO = "INVOKE-POLL-SECONDS-ZERO"  # NVCF-POLL-SECONDS 0 is refused instead of counting as 1
+POLL_SECONDS_NOT_NUMBER = "INVOKE-POLL-SECONDS-NOT-NUMBER"  # a header that is no whole number is ignored
+UNCLAIMED_504 = "INVOKE-PEXEC-UNCLAIMED-504"  # a call answered 504 is still forwarded once a slot frees
+ROUTE_VERSION_HOST = "INVOKE-ROUTE-VERSION-HOST"  # the version label of <vid>.<fid>.invocation.<gw> is ignored
+ROUTE_HEADERS = "INVOKE-ROUTE-HEADERS"  # the function-version-id header is ignored
+PASSTHROUGH_QUERY = "INVOKE-PASSTHROUGH-QUERY"  # pass-through drops the query string
+PASSTHROUGH_METHOD = "INVOKE-PASSTHROUGH-METHOD"  # pass-through reaches the function as POST whatever was sent
 # NVIDIA's invocation service, when NVCF-POLL-SECONDS is not a u64 or above 3600.
 NVIDIA_POLL_ERROR = "failed to parse poll duration"
 _U64 = re.compile(r"^\+?[0-9]+$")
@@ -61,17 +73,18 @@ class NotServing(Problem):
 
 def poll_window(value: str | None, accept: str | None, default: int,
                 violations: Collection[str] = frozenset(), behaviour: Behaviour | None = None) -> int:
-    if behaviour is not None and behaviour.refusal_texts == "nvidia":
+    nvidia = behaviour is not None and behaviour.refusal_texts == "nvidia"
+    if value is not None and POLL_SECONDS_NOT_NUMBER in violations and not _U64.match(value.strip()):
+        value = None
+    if nvidia:
         return _nvidia_poll_window(value, accept, default, violations)
     if value is None or not value.strip():
         return STREAMING_POLL_SECONDS if "text/event-stream" in (accept or "") else default
-    try:
-        seconds = int(value.strip())
-    except ValueError:
-        raise Problem(400, "NVCF-POLL-SECONDS must be a whole number of seconds") from None
-    if seconds > MAX_POLL_SECONDS and POLL_SECONDS_MAX not in violations:
-        raise Problem(400, f"NVCF-POLL-SECONDS may be at most {MAX_POLL_SECONDS}")
-    return max(seconds, 1)
+    # A whole number of seconds, 0 or more (NVIDIA's API documents the header as a non-negative integer).
+    if not _U64.match(value.strip()):
+        raise Problem(400, "NVCF-POLL-SECONDS must be a whole number of seconds (0-3600)")
+    return _bounded(int(value.strip()), violations, f"NVCF-POLL-SECONDS may be at most {MAX_POLL_SECONDS}",
+                    "NVCF-POLL-SECONDS must be at least 1")
 
 
 def _nvidia_poll_window(value: str | None, accept: str | None, default: int, violations: Collection[str]) -> int:
@@ -81,10 +94,16 @@ def _nvidia_poll_window(value: str | None, accept: str | None, default: int, vio
     text = value.strip()
     if not _U64.match(text) or int(text) > 2**64 - 1:
         raise Problem(400, NVIDIA_POLL_ERROR)
-    seconds = max(int(text), 1)
+    return _bounded(int(text), violations, NVIDIA_POLL_ERROR, NVIDIA_POLL_ERROR)
+
+
+def _bounded(seconds: int, violations: Collection[str], too_long: str, zero: str) -> int:
+    """0 counts as the shortest window, 1 s; above 3600 is refused."""
     if seconds > MAX_POLL_SECONDS and POLL_SECONDS_MAX not in violations:
-        raise Problem(400, NVIDIA_POLL_ERROR)
-    return seconds
+        raise Problem(400, too_long)
+    if seconds == 0 and POLL_SECONDS_ZERO in violations:
+        raise Problem(400, zero)
+    return max(seconds, 1)
 
 
 def _not_found_text(function_id: str, version_id: str | None, nca_id: str, ours: str, behaviour: Behaviour) -> str:
@@ -135,15 +154,15 @@ def resolve(store: Store, function_id: str, version_id: str | None, behaviour: B
     return ready[-1]
 
 
-def _answer(answer: ForwardResponse, request_id: str) -> Response:
+def _answer(answer: ForwardResponse, request_id: str, violations: Collection[str] = frozenset()) -> Response:
     response = Response(content=answer.body, status_code=answer.status)
     for name, value in answer.headers:
         response.raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-    response.raw_headers += [
-        (b"nvcf-reqid", request_id.encode()),
-        (b"nvcf-status", nvcf_status(answer.status).encode()),
-        (b"access-control-expose-headers", EXPOSED.encode()),
-    ]
+    response.raw_headers.append((b"nvcf-reqid", request_id.encode()))
+    status = nvcf_status(answer.status, violations)
+    if status is not None:
+        response.raw_headers.append((b"nvcf-status", status.encode()))
+    response.raw_headers.append((b"access-control-expose-headers", EXPOSED.encode()))
     return response
 
 
@@ -154,10 +173,38 @@ def _in_progress(request_id: str, poll: int) -> Response:
     })
 
 
-def _record_response(row: InvocationRow, poll: int) -> Response:
+def _record_response(row: InvocationRow, poll: int, violations: Collection[str]) -> Response:
     if row.state == "pending":
         return _in_progress(row.request_id, poll)
-    return _answer(ForwardResponse(row.status_code or 502, row.headers, row.body), row.request_id)
+    return _answer(ForwardResponse(row.status_code or 502, row.headers, row.body), row.request_id, violations)
+
+
+def capacity(store: Store, version_id: str) -> int | None:
+    """How many calls the version takes at once: the sum of maxRequestConcurrency (default 1) times maxInstances.
+
+    The reference does not autoscale, so every specification counts its maxInstances; a version with
+    no deployment on record (None) is not bounded.
+    """
+    row = store.get_deployment(version_id)
+    if row is None:
+        return None
+    total = 0
+    for spec in row.deployment.specifications:
+        concurrency = spec.raw.get("maxRequestConcurrency")
+        total += (concurrency if isinstance(concurrency, int) and concurrency > 0 else 1) * max(spec.max_instances, 1)
+    return total
+
+
+def _unclaimed(request_id: str, window: float, which: str, instance: str, behaviour: Behaviour) -> Response:
+    """504: no instance took the call within its window, and it was dropped without being forwarded."""
+    headers = {"NVCF-REQID": request_id, "NVCF-STATUS": "errored", "Access-Control-Expose-Headers": EXPOSED}
+    if behaviour.refusal_texts == "nvidia":
+        return Response(status_code=504, headers=headers)  # NVIDIA's gateway_timeout_response: no body
+    response = problem_response(Problem(504, (
+        f"no instance of {which} took up the request within its {window:g}-second poll window (every one is "
+        "busy at its maxRequestConcurrency); it was cancelled without reaching the function")), instance)
+    response.headers.update(headers)
+    return response
 
 
 async def _pexec(request: Request, function_id: str, version_id: str | None, poll_header: str | None) -> Response:
@@ -191,9 +238,14 @@ async def _pexec(request: Request, function_id: str, version_id: str | None, pol
     )
     if PEXEC_POLL in violations:
         poll = max(poll, svc.config.default_poll_seconds)
-    record = await svc.invoker.submit(fn, forward, request_id, poll, request.url.path)
-    response = _record_response(record, poll)
-    if PEXEC_ANSWER in violations and response.status_code != 202:
+    record = await svc.invoker.submit(fn, forward, request_id, poll, request.url.path,
+                                      capacity=capacity(svc.store, fn.version_id),
+                                      forward_unclaimed=UNCLAIMED_504 in violations)
+    if record is None:
+        return _unclaimed(request_id, poll, f"function {fn.function_id} version {fn.version_id}", request.url.path,
+                          behaviour)
+    response = _record_response(record, poll, violations)
+    if response.status_code != 202 and svc.config.breaks(PEXEC_ANSWER):  # also FLAKY:… (every other answer)
         del response.headers["nvcf-reqid"]
     return response
 
@@ -242,43 +294,63 @@ async def pexec_status(
         if STATUS_UNKNOWN in svc.config.violations:
             return _in_progress(request_id, poll)
         raise Problem(404, f"there is no invocation request {request_id}")
-    return _record_response(await svc.invoker.wait(request_id, poll), poll)
+    return _record_response(await svc.invoker.wait(request_id, poll), poll, svc.config.violations)
 
 
 async def passthrough(request: Request, target: InvocationTarget) -> Response:
     """Host-routed invocation: method, path, query and body go to the function unchanged."""
     try:
         svc = services(request)
+        violations = svc.config.violations
         authorize(request, ("invoke_function",))
-        function_id = target.function_id
-        version_id = target.version_id
-        if function_id is None:
-            function_id = request.headers.get("function-id", "").strip()
-            version_id = request.headers.get("function-version-id", "").strip() or None
-            if not function_id:
-                raise Problem(400, f"a request to {request.headers.get('host')} needs a 'function-id' header "
-                                   "(or address <function-id>.invocation.<gateway>)")
+        function_id, version_id = _addressed(request, target, violations)
         row = resolve(svc.store, function_id, version_id, svc.config.behaviour, svc.config.nca_id)
-        if svc.config.behaviour.inactive_invocation == "404-first":
-            # NVIDIA's pass-through goes through the same handler as pexec, which reads the header
-            # (after the lookup) even though pass-through answers are never polled.
-            poll_window(request.headers.get("nvcf-poll-seconds"), request.headers.get("accept"),
-                        svc.config.default_poll_seconds, svc.config.violations, svc.config.behaviour)
+        window = _passthrough_window(request, svc.config.default_poll_seconds, violations, svc.config.behaviour)
         request_id = new_request_id()
         incoming = [(k, v) for k, v in request.headers.items()
                     if k.lower() not in ("function-id", "function-version-id")]
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         forward = ForwardRequest(
-            method=request.method,
+            method="POST" if PASSTHROUGH_METHOD in violations else request.method,
             path=raw_path.decode("latin-1"),
-            query=request.scope.get("query_string", b"").decode("latin-1"),
-            headers=function_headers(row.version, request_id, svc.config.nca_id, incoming, svc.config.violations),
+            query="" if PASSTHROUGH_QUERY in violations else request.scope.get("query_string", b"").decode("latin-1"),
+            headers=function_headers(row.version, request_id, svc.config.nca_id, incoming, violations),
             body=await request.body(),
         )
-        answer = await call_function(svc.data_plane, row.version, forward,
-                                     svc.config.invocation_timeout_seconds, request.url.path)
-        if answer.status >= 400 and PASSTHROUGH_STATUS in svc.config.violations:
+        answer = await svc.invoker.call(row.version, forward, request.url.path,
+                                        capacity=capacity(svc.store, row.version.version_id), wait=window)
+        if answer is None:
+            return _unclaimed(request_id, window, f"function {row.version.function_id} version "
+                              f"{row.version.version_id}", request.url.path, svc.config.behaviour)
+        if answer.status >= 400 and PASSTHROUGH_STATUS in violations:
             raise Problem(502, f"the function answered {answer.status}")
-        return _answer(answer, request_id)
+        return _answer(answer, request_id, violations)
     except Problem as problem:
         return problem_response(problem, request.url.path)
+
+
+def _addressed(request: Request, target: InvocationTarget, violations: Collection[str]) -> tuple[str, str | None]:
+    """(function id, version id or None) from the Host name, else from the function-id headers."""
+    if target.function_id is not None:
+        return target.function_id, None if ROUTE_VERSION_HOST in violations else target.version_id
+    function_id = request.headers.get("function-id", "").strip()
+    version_id = request.headers.get("function-version-id", "").strip() or None
+    if not function_id:
+        raise Problem(400, f"a request to {request.headers.get('host')} needs a 'function-id' header "
+                           "(or address <function-id>.invocation.<gateway>)")
+    return function_id, None if ROUTE_HEADERS in violations else version_id
+
+
+def _passthrough_window(request: Request, default: int, violations: Collection[str], behaviour: Behaviour) -> int:
+    """How long a pass-through call may wait for a free instance: its NVCF-POLL-SECONDS, as for pexec.
+
+    NVIDIA's pass-through goes through the pexec handler, which reads (and refuses a bad) header after
+    the lookup. The reference's own pass-through never refused one, so a bad value means the default here.
+    """
+    value, accept = request.headers.get("nvcf-poll-seconds"), request.headers.get("accept")
+    if behaviour.inactive_invocation == "404-first":
+        return poll_window(value, accept, default, violations, behaviour)
+    try:
+        return poll_window(value, None, default, violations, behaviour)
+    except Problem:
+        return default

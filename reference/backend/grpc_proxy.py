@@ -5,6 +5,14 @@ proxy does not know the function's protobuf: it relays frames as raw bytes. Ever
 as a bidirectional stream, which carries unary and streaming calls alike (on the wire they differ
 only in how many messages each side sends). Metadata goes through both ways, minus the caller's
 credentials and any `nvcf-*` keys, which the platform sets itself.
+
+The checks run in the order of NVIDIA's grpc-proxy (`proxy/director.go`): credentials first
+(Unauthenticated without them), then `function-id` (InvalidArgument without it). Every call opens a
+session whose id the function gets as `nvcf-reqid` and the caller gets back in the initial metadata;
+a call that sends a session id (`nvcf-reqid` metadata, a UUID) resumes it on the same function
+version, and one whose session the proxy never opened, or has forgotten, is answered NotFound "no
+existing session found" (`proxy/invocation/function_invoker.go`). Instances keep no session state
+here, so a resumed call goes to any instance of that version.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -25,6 +35,10 @@ log = logging.getLogger("reference.backend.grpc_proxy")
 
 FUNCTION_ID_KEY = "function-id"
 VERSION_ID_KEY = "function-version-id"
+REQUEST_ID_KEY = "nvcf-reqid"
+# Sessions are remembered this long after their last call, and at most this many at once.
+SESSION_SECONDS = 600.0
+MAX_SESSIONS = 4096
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 _HOP_KEYS = frozenset({"authorization", "content-type", "user-agent", "te", "host", "grpc-timeout",
                        "grpc-encoding", "grpc-accept-encoding"})
@@ -36,6 +50,14 @@ MAX_CHANNELS = 64
 INVOCATION = "GRPC-INVOCATION"
 # `function-version-id` is ignored: calls go to any version and reach the function without that key.
 VERSION_METADATA = "GRPC-VERSION-METADATA"
+# A call without `function-id` is answered NotFound instead of InvalidArgument.
+FUNCTION_ID_REQUIRED = "GRPC-FUNCTION-ID-REQUIRED"
+# A call without `authorization` metadata is let through.
+AUTH_REQUIRED = "GRPC-AUTH-REQUIRED"
+# An `nvcf-reqid` the proxy never issued opens a new session instead of being answered NotFound.
+RESUME_UNKNOWN = "GRPC-RESUME-UNKNOWN-NOT-FOUND"
+# Replies are held until the function ends the call, then sent all at once: no stream reaches the caller.
+STREAMING = "GRPC-STREAMING"
 _MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 # (function id, version id or None, the call's metadata) → None to admit, or (code, details) to refuse.
@@ -51,6 +73,21 @@ def _clean(metadata: Sequence[tuple[str, Any]] | None) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in (metadata or ()) if _passable(k) and not k.lower().startswith("grpc-")]
 
 
+def _session_id(value: str) -> str | None:
+    """The session a call names, as NVIDIA reads it: a UUID, anything else is no session at all."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Session:
+    function_id: str
+    version_id: str | None
+    last_used: float
+
+
 class GrpcProxy:
     def __init__(self, plane: GrpcRoutes, *, host: str = "127.0.0.1", port: int = 0,
                  admit: Admit | None = None, nca_id: str = "nvcf-reference",
@@ -63,6 +100,8 @@ class GrpcProxy:
         self.nca_id = nca_id
         self._server: grpc.aio.Server | None = None
         self._channels: OrderedDict[str, grpc.aio.Channel] = OrderedDict()
+        # Touched only on the proxy's event loop.
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
 
     @property
     def address(self) -> str:
@@ -98,6 +137,39 @@ class GrpcProxy:
         self._channels[address] = channel  # most recently used last
         return channel
 
+    def _session(self, request_id: str | None, function_id: str, version_id: str | None
+                 ) -> tuple[str, str | None] | None:
+        """(session id, version to route to) for a new or resumed session; None: no such session."""
+        now = time.monotonic()
+        while self._sessions:
+            oldest = next(iter(self._sessions.values()))
+            if now - oldest.last_used < SESSION_SECONDS and len(self._sessions) < MAX_SESSIONS:
+                break
+            self._sessions.popitem(last=False)
+        if request_id is not None and RESUME_UNKNOWN not in self.violate:
+            session = self._sessions.get(request_id)
+            # Another function's session is not this call's to resume (NVIDIA also checks the account).
+            if session is None or session.function_id != function_id or (
+                    version_id is not None and version_id != session.version_id):
+                return None
+            session.last_used = now
+            self._sessions.move_to_end(request_id)
+            return request_id, session.version_id
+        return str(uuid.uuid4()), version_id
+
+    def _remember(self, request_id: str, function_id: str, version_id: str | None) -> None:
+        self._sessions[request_id] = _Session(function_id, version_id, time.monotonic())
+        self._sessions.move_to_end(request_id)
+
+    async def _admitted(self, context: grpc.aio.ServicerContext, function_id: str, version_id: str | None,
+                        text: dict[str, str]) -> None:
+        """Credentials before anything else, as NVIDIA's proxy checks them (it aborts the call when refused)."""
+        if self.admit is None or (AUTH_REQUIRED in self.violate and "authorization" not in text):
+            return
+        refused = self.admit(function_id, version_id, text)
+        if refused is not None:
+            await context.abort(*refused)
+
     async def relay(self, method: str, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
                     ) -> AsyncIterator[bytes]:
         incoming = [(k, v) for k, v in context.invocation_metadata() or ()]
@@ -106,13 +178,18 @@ class GrpcProxy:
         text = {k.lower(): v for k, v in incoming if isinstance(v, str)}
         function_id = text.get(FUNCTION_ID_KEY, "").strip()
         version_id = text.get(VERSION_ID_KEY, "").strip() or None
+        await self._admitted(context, function_id, version_id, text)
         if not function_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"metadata '{FUNCTION_ID_KEY}' is required to route a call to a function")
-        if self.admit is not None:
-            refused = self.admit(function_id, version_id, text)
-            if refused is not None:
-                await context.abort(*refused)
+            wrong = FUNCTION_ID_REQUIRED in self.violate
+            code = grpc.StatusCode.NOT_FOUND if wrong else grpc.StatusCode.INVALID_ARGUMENT
+            await context.abort(code, f"no {FUNCTION_ID_KEY} was passed in the metadata: it names the function "
+                                      "to route the call to")
+        asked = _session_id(text.get(REQUEST_ID_KEY, ""))
+        session = self._session(asked, function_id, version_id)
+        if session is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no existing session found for request id {asked}")
+        assert session is not None
+        request_id, version_id = session
         route = self.plane.grpc_route(function_id, version_id)
         which = f"function {function_id}" + (f" version {version_id}" if version_id else "")
         if route.status == "not_found":
@@ -126,8 +203,9 @@ class GrpcProxy:
         if INVOCATION in self.violate and version_id is None and method == _MODEL_INFER:
             yield b""  # every field at its default: an empty ModelInferResponse is zero bytes
             return
+        self._remember(request_id, route.function_id or function_id, route.version_id or version_id)
         metadata = [*_clean(incoming),
-                    ("nvcf-reqid", str(uuid.uuid4())),
+                    (REQUEST_ID_KEY, request_id),
                     ("nvcf-function-id", route.function_id or function_id),
                     ("nvcf-function-version-id", route.version_id or ""),
                     ("nvcf-ncaid", self.nca_id)]
@@ -136,9 +214,15 @@ class GrpcProxy:
             requests, metadata=metadata, timeout=remaining if remaining and remaining < 1e9 else None,
         )
         try:
-            await context.send_initial_metadata(_clean(await call.initial_metadata()))
-            async for reply in call:
-                yield reply
+            # The caller learns its session id, to resume the session later.
+            await context.send_initial_metadata([*_clean(await call.initial_metadata()), (REQUEST_ID_KEY, request_id)])
+            if STREAMING in self.violate:
+                held = [reply async for reply in call]  # the whole answer before any of it
+                for reply in held:
+                    yield reply
+            else:
+                async for reply in call:
+                    yield reply
             context.set_trailing_metadata(_clean(await call.trailing_metadata()))
         except grpc.aio.AioRpcError as exc:
             context.set_trailing_metadata(_clean(exc.trailing_metadata()))

@@ -333,26 +333,93 @@ def _privilege(spec: dict[str, Any], item: Manifest) -> Iterator[str]:
         context = as_dict(container.get("securityContext"))
         if context.get("privileged") is True:
             yield f"container '{name}' is privileged"
-        if context.get("allowPrivilegeEscalation") is not False:
-            yield f"container '{name}' does not set allowPrivilegeEscalation: false"
+        if context.get("allowPrivilegeEscalation") is True:
+            yield f"container '{name}' sets allowPrivilegeEscalation: true"
         added = [c for c in as_list(dig(context, "capabilities", "add")) if c != "NET_BIND_SERVICE"]
         if added:
             yield f"container '{name}' adds capabilities {', '.join(str(c) for c in added)}"
 
 
 def _profiles(spec: dict[str, Any], item: Manifest) -> Iterator[str]:
-    for key in ("seccompProfile", "appArmorProfile"):
-        if dig(spec, "securityContext", key, "type") == "Unconfined":
-            yield f"pod securityContext sets {key} Unconfined"
+    if dig(spec, "securityContext", "seccompProfile", "type") == "Unconfined":
+        yield "pod securityContext sets seccompProfile Unconfined"
     for _, container in containers(spec):
-        for key in ("seccompProfile", "appArmorProfile"):
-            if dig(container, "securityContext", key, "type") == "Unconfined":
-                yield f"container '{container_name(container)}' sets {key} Unconfined"
-    # The pre-1.30 way to ask for no AppArmor profile.
+        if dig(container, "securityContext", "seccompProfile", "type") == "Unconfined":
+            yield f"container '{container_name(container)}' sets seccompProfile Unconfined"
+
+
+# The Pod Security Standards' other controls, with the values k8s.io/pod-security-admission v0.36 allows.
+_ALLOWED_APPARMOR = ("RuntimeDefault", "Localhost")
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+_APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+_ALLOWED_SELINUX_TYPES = ("", "container_t", "container_init_t", "container_kvm_t", "container_engine_t")
+_SAFE_SYSCTLS = frozenset({
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+})
+
+
+def _security_contexts(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(who, securityContext) for the pod and each of its containers."""
+    yield "pod securityContext", as_dict(spec.get("securityContext"))
+    for _, container in containers(spec):
+        yield f"container '{container_name(container)}'", as_dict(container.get("securityContext"))
+
+
+def _baseline_other(spec: dict[str, Any], item: Manifest) -> Iterator[str]:
+    """AppArmor, SELinux, sysctls and the host of probes and handlers: Baseline controls not named above."""
+    for who, context in _security_contexts(spec):
+        apparmor = context.get("appArmorProfile")
+        if apparmor is not None and as_dict(apparmor).get("type") not in _ALLOWED_APPARMOR:
+            yield f"{who} sets appArmorProfile {as_dict(apparmor).get('type')}; only RuntimeDefault or Localhost"
+        selinux = as_dict(context.get("seLinuxOptions"))
+        if selinux.get("type", "") not in _ALLOWED_SELINUX_TYPES:
+            yield f"{who} sets SELinux type {selinux.get('type')}; only the container_* types are allowed"
+        for field in ("user", "role"):
+            if selinux.get(field):
+                yield f"{who} sets an SELinux {field} ({selinux[field]})"
+    # The pre-1.30 way to ask for an AppArmor profile.
     annotations = as_dict(dig(item.pod_metadata() or {}, "annotations"))
     for key, value in annotations.items():
-        if key.startswith("container.apparmor.security.beta.kubernetes.io/") and value == "unconfined":
-            yield f"annotation {key} asks for AppArmor unconfined"
+        allowed = value in ("", "runtime/default") or str(value).startswith("localhost/")
+        if key.startswith(_APPARMOR_ANNOTATION) and not allowed:
+            yield f"annotation {key} asks for AppArmor profile {value}"
+    for sysctl in as_list(dig(spec, "securityContext", "sysctls")):
+        name = as_dict(sysctl).get("name")
+        if name not in _SAFE_SYSCTLS:
+            yield f"pod securityContext sets sysctl {name}, which is not one of the safe sysctls"
+    for _, container in containers(spec):
+        handlers = [(probe, container.get(probe)) for probe in _PROBES]
+        handlers += [(f"lifecycle {event}", h) for event, h in as_dict(container.get("lifecycle")).items()]
+        for where, handler in handlers:
+            for kind in ("httpGet", "tcpSocket"):
+                host = dig(as_dict(handler), kind, "host")
+                if host:
+                    yield f"container '{container_name(container)}' {where} {kind} names host {host}"
+
+
+def _restricted_other(spec: dict[str, Any], item: Manifest) -> Iterator[str]:
+    """/proc mount, runAsUser 0, drop ALL, allowPrivilegeEscalation and seccomp set explicitly: Restricted."""
+    pod_context = as_dict(spec.get("securityContext"))
+    if pod_context.get("runAsUser") == 0:
+        yield "pod securityContext sets runAsUser: 0"
+    for _, container in containers(spec):
+        name = container_name(container)
+        context = as_dict(container.get("securityContext"))
+        if context.get("procMount") not in (None, "Default"):
+            yield f"container '{name}' sets procMount {context.get('procMount')}; only Default is allowed"
+        if context.get("runAsUser") == 0:
+            yield f"container '{name}' sets runAsUser: 0"
+        dropped = [str(c).upper() for c in as_list(dig(context, "capabilities", "drop"))]
+        if "ALL" not in dropped:
+            yield f"container '{name}' does not drop ALL capabilities"
+        # Kubernetes refuses allowPrivilegeEscalation false beside privileged, which SEC-PRIVILEGE refuses.
+        if context.get("allowPrivilegeEscalation") is None and context.get("privileged") is not True:
+            yield f"container '{name}' does not set allowPrivilegeEscalation: false"
+        if context.get("seccompProfile") is None and pod_context.get("seccompProfile") is None:
+            yield f"container '{name}' sets no seccompProfile (nor does its pod); RuntimeDefault or Localhost"
 
 
 def _host_ports(spec: dict[str, Any], item: Manifest) -> Iterator[str]:
@@ -371,6 +438,8 @@ _SECURITY_CHECKS = (
     (rules.SEC_PRIVILEGE_ENFORCED, _privilege),
     (rules.SEC_SECCOMP_ENFORCED, _profiles),
     (rules.SEC_HOST_PORT_ENFORCED, _host_ports),
+    (rules.SEC_PSS_BASELINE_OTHER_ENFORCED, _baseline_other),
+    (rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED, _restricted_other),
 )
 
 

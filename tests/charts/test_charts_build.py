@@ -179,7 +179,7 @@ def test_cli_build_and_list(
 
     assert cli.main(["charts", "list", "--out", str(out), "--json", "--registry", "reg.example:5000"]) == 0
     every = json.loads(capsys.readouterr().out)["charts"]
-    assert len(every) == 92 + 64  # every case and every refused case's fixed twin
+    assert len(every) == 103 + 73  # every case and every refused case's fixed twin
     twin = next(e for e in every if e["case"] == "name-underscore-twin")
     assert (twin["twinOf"], twin["chart"], twin["violates"]) == ("name-underscore", "name-underscore-twin", [])
     assert next(e for e in every if e["case"] == "name-underscore")["twin"] == "name-underscore-twin"

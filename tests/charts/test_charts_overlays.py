@@ -19,7 +19,7 @@ MINIMAL: dict[str, Any] = yaml.safe_load((CASES_DIR / "minimal-http.yaml").read_
 
 def test_every_overlay_loads(all_cases: list[Case], overlay_cases: list[Case]) -> None:
     assert [c.id for c in overlay_cases] == case_ids()
-    assert len(overlay_cases) == 94
+    assert len(overlay_cases) == 103
     for case in all_cases:
         assert case.description
         assert case.expect.objects == sum(case.expect.kinds.values())
@@ -185,7 +185,7 @@ REFUSED: dict[str, Any] = {
 def test_every_refused_case_has_exactly_one_conformant_twin(all_cases: list[Case]) -> None:
     refused = {c.id for c in all_cases if c.violates}
     twins = [c for c in all_cases if c.twin_of]
-    assert len(refused) == 64
+    assert len(refused) == 73
     assert sorted(t.twin_of for t in twins) == sorted(refused)  # type: ignore[type-var]
     by_id = {c.id: c for c in all_cases}
     for twin in twins:

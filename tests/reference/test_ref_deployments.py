@@ -41,7 +41,8 @@ BAD_SPECS: list[tuple[str, Any, list[str]]] = [
     ("max missing", [gpu_spec(maxInstances=None)], ["maxInstances", "required"]),
     ("min missing", [gpu_spec(minInstances=None)], ["minInstances", "required"]),
     ("max as string", [gpu_spec(maxInstances="2")], ["maxInstances", "integer"]),
-    ("instance type missing", [gpu_spec(instanceType=None)], ["instanceType", "required"]),
+    # Without instanceType the page's override example is taken (one GPU of `gpu`); without gpu as well, not.
+    ("instance type and gpu missing", [gpu_spec(instanceType=None, gpu=None)], ["instanceType", "required"]),
     ("instance type lower-case gpu marker", [gpu_spec(instanceType="DGXC.gpu.L40S_1x")], ["instanceType"]),
     ("instance type without count", [gpu_spec(instanceType="DGXC.GPU.L40S")], ["instanceType"]),
     ("instance type zero gpus", [gpu_spec(instanceType="DGXC.GPU.L40S_0x")], ["instanceType"]),

@@ -25,7 +25,7 @@ from ref_support import (
 )
 
 from conformance.errors import ConfigError, ConformanceError
-from reference.auth import ALL_SCOPES, API_KEY_SCOPES, TokenRegistry, load_or_generate
+from reference.auth import API_KEY_SCOPES, MANAGEMENT_SCOPES, TokenRegistry, load_or_generate
 from reference.store import SCHEMA_VERSION, Store
 
 
@@ -147,7 +147,8 @@ def test_tokens_are_generated_private_and_loaded_back(tmp_path: Path) -> None:
     document = json.loads(path.read_text())
     by_name = {entry["name"]: (token, entry["scopes"]) for token, entry in document["tokens"].items()}
     assert set(by_name) == {"admin", "api-key"}
-    assert set(by_name["admin"][1]) == set(ALL_SCOPES)
+    # NVCF_TOKEN's management scopes, without invoke_function (that is the API key's).
+    assert set(by_name["admin"][1]) == set(MANAGEMENT_SCOPES)
     assert set(by_name["api-key"][1]) == set(API_KEY_SCOPES)
     admin = registry.lookup(by_name["admin"][0])
     assert admin is not None and admin.name == "admin"

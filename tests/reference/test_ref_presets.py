@@ -39,7 +39,7 @@ def test_oss_shipped_covers_the_documented_divergences() -> None:
         "RESTRICTIONS-CHECKED-AT-CREATION", "CRD-CHART-DEPLOYS", "OBJECTS-OVER-300-REFUSED", "GRPC-URL-MARKS-FUNCTION"}
     assert NVCF_OSS_SHIPPED.behaviour == Behaviour(
         refusal_texts="nvidia", chart_references="helm", object_checks="logged", inactive_invocation="404-first",
-        problem_type_on_validation=False, page_examples=False)
+        problem_type_on_validation=False, page_examples=False, update_fixed_fields="ignored")
     assert NVCF_OSS_SHIPPED.pexec_on_api_host is False
 
 
@@ -60,7 +60,8 @@ def test_explicit_flags_win_over_the_preset(tmp_path: Path) -> None:
     config = _config(tmp_path, "--preset", "nvcf-oss-shipped", "--pexec-on-api-host", "--refusal-texts", "reference",
                      "--object-checks", "enforced", "--problem-type-on-validation")
     assert config.pexec_on_api_host is True
-    assert config.behaviour == Behaviour(chart_references="helm", inactive_invocation="404-first", page_examples=False)
+    assert config.behaviour == Behaviour(chart_references="helm", inactive_invocation="404-first", page_examples=False,
+                                         update_fixed_fields="ignored")
 
 
 def test_each_setting_has_its_own_flag(tmp_path: Path) -> None:

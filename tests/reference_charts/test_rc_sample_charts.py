@@ -34,6 +34,15 @@ SECURITY = {
     "security-automount-token": rules.SEC_AUTOMOUNT_TOKEN_ENFORCED,
     "security-seccomp": rules.SEC_SECCOMP_ENFORCED,
     "security-host-port": rules.SEC_HOST_PORT_ENFORCED,
+    "security-apparmor": rules.SEC_PSS_BASELINE_OTHER_ENFORCED,
+    "security-selinux": rules.SEC_PSS_BASELINE_OTHER_ENFORCED,
+    "security-sysctls": rules.SEC_PSS_BASELINE_OTHER_ENFORCED,
+    "security-probe-host": rules.SEC_PSS_BASELINE_OTHER_ENFORCED,
+    "security-proc-mount": rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED,
+    "security-run-as-user": rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED,
+    "security-capabilities-drop": rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED,
+    "security-privilege-escalation-unset": rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED,
+    "security-seccomp-unset": rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED,
 }
 # What each overlay word must produce under every policy (security words only under `enforced`).
 REFUSED_BY = {
@@ -119,3 +128,28 @@ def test_sample_chart_through_the_registry(built: dict[str, object], case_id: st
         if spec is not None:
             names = [s["name"] for s in spec["imagePullSecrets"]]
             assert names[-1] == "nvcf-reference-pull-secret" and len(names) == len(set(names))
+
+
+@pytest.fixture(scope="session")
+def security_twins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    from conformance.charts.cases import load_cases
+    from conformance.charts.pipeline import build
+
+    cases = load_cases(twins=True)
+    security = {c.id for c in cases if set(c.violates) & set(SECURITY)}
+    twins = [c for c in cases if c.twin_of in security]
+    assert len(twins) == len(security) >= len(SECURITY)
+    report = build(twins, "rc-twins", tmp_path_factory.mktemp("twin-build"))
+    return {chart.case.id: chart for chart in report.charts}
+
+
+def test_every_security_twin_passes_enforcement(security_twins: dict[str, object], tmp_path: Path) -> None:
+    # A twin removes only its case's offence, so under `enforced` nothing may be left to refuse.
+    for twin_id, chart in sorted(security_twins.items()):
+        facts = chart.case.function  # type: ignore[attr-defined]
+        chart_dir = extract_chart(chart.package, tmp_path / twin_id)  # type: ignore[attr-defined]
+        rendered = render_chart(chart_dir, release="mini-service", namespace="sr-test", values={},
+                                workdir=tmp_path / f"{twin_id}-w")
+        found = validate(rendered, service_name=facts.helm_chart_service_name, inference_port=facts.inference_port,
+                         policy="enforced")
+        assert found == [], (twin_id, [str(v) for v in found])

@@ -219,17 +219,43 @@ SECURITY = {
     "privileged": (rules.SEC_PRIVILEGE_ENFORCED, lambda s: container(s)["securityContext"].update(privileged=True),
                    "privileged"),
     "escalation": (rules.SEC_PRIVILEGE_ENFORCED,
-                   lambda s: container(s)["securityContext"].pop("allowPrivilegeEscalation"),
-                   "allowPrivilegeEscalation"),
+                   lambda s: container(s)["securityContext"].update(allowPrivilegeEscalation=True),
+                   "allowPrivilegeEscalation: true"),
     "capabilities": (rules.SEC_PRIVILEGE_ENFORCED,
                      lambda s: container(s)["securityContext"]["capabilities"].update(add=["SYS_ADMIN"]), "SYS_ADMIN"),
     "seccomp-pod": (rules.SEC_SECCOMP_ENFORCED, lambda s: s["securityContext"].update(
         seccompProfile={"type": "Unconfined"}), "seccompProfile"),
     "seccomp-container": (rules.SEC_SECCOMP_ENFORCED, lambda s: container(s)["securityContext"].update(
         seccompProfile={"type": "Unconfined"}), "seccompProfile"),
-    "apparmor": (rules.SEC_SECCOMP_ENFORCED, lambda s: container(s)["securityContext"].update(
-        appArmorProfile={"type": "Unconfined"}), "appArmorProfile"),
     "host-port": (rules.SEC_HOST_PORT_ENFORCED, lambda s: container(s)["ports"][0].update(hostPort=8080), "8080"),
+    # The other Pod Security Standards controls.
+    "apparmor": (rules.SEC_PSS_BASELINE_OTHER_ENFORCED, lambda s: container(s)["securityContext"].update(
+        appArmorProfile={"type": "Unconfined"}), "appArmorProfile Unconfined"),
+    "apparmor-pod": (rules.SEC_PSS_BASELINE_OTHER_ENFORCED, lambda s: s["securityContext"].update(
+        appArmorProfile={"type": "Unconfined"}), "pod securityContext sets appArmorProfile"),
+    "selinux-type": (rules.SEC_PSS_BASELINE_OTHER_ENFORCED, lambda s: container(s)["securityContext"].update(
+        seLinuxOptions={"type": "spc_t"}), "SELinux type spc_t"),
+    "selinux-user": (rules.SEC_PSS_BASELINE_OTHER_ENFORCED, lambda s: s["securityContext"].update(
+        seLinuxOptions={"user": "system_u"}), "SELinux user"),
+    "sysctl": (rules.SEC_PSS_BASELINE_OTHER_ENFORCED, lambda s: s["securityContext"].update(
+        sysctls=[{"name": "kernel.msgmax", "value": "65536"}]), "sysctl kernel.msgmax"),
+    "probe-host": (rules.SEC_PSS_BASELINE_OTHER_ENFORCED, lambda s: container(s).update(
+        readinessProbe={"tcpSocket": {"host": "elsewhere.invalid", "port": 8000}}), "readinessProbe tcpSocket"),
+    "lifecycle-host": (rules.SEC_PSS_BASELINE_OTHER_ENFORCED, lambda s: container(s).update(
+        lifecycle={"preStop": {"httpGet": {"host": "elsewhere.invalid", "port": 8000}}}), "lifecycle preStop"),
+    "proc-mount": (rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED, lambda s: container(s)["securityContext"].update(
+        procMount="Unmasked"), "procMount Unmasked"),
+    "run-as-user-pod": (rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED, lambda s: s["securityContext"].update(runAsUser=0),
+                        "runAsUser: 0"),
+    "run-as-user-container": (rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED,
+                              lambda s: container(s)["securityContext"].update(runAsUser=0), "runAsUser: 0"),
+    "no-drop-all": (rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED,
+                    lambda s: container(s)["securityContext"].pop("capabilities"), "drop ALL"),
+    "escalation-unset": (rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED,
+                         lambda s: container(s)["securityContext"].pop("allowPrivilegeEscalation"),
+                         "allowPrivilegeEscalation: false"),
+    "seccomp-unset": (rules.SEC_PSS_RESTRICTED_OTHER_ENFORCED, lambda s: s["securityContext"].pop("seccompProfile"),
+                      "no seccompProfile"),
 }
 
 
@@ -252,12 +278,37 @@ def test_conformant_security_variants_pass_enforcement(render_files: RenderFiles
     assert _check(rendered, policy="enforced") == []
 
 
+def test_allowed_profiles_and_safe_sysctls_pass_enforcement(render_files: RenderFiles) -> None:
+    def allowed(spec: dict[str, Any]) -> None:
+        spec["securityContext"].update(appArmorProfile={"type": "RuntimeDefault"},
+                                       seLinuxOptions={"type": "container_t", "level": "s0:c1,c2"},
+                                       sysctls=[{"name": "net.ipv4.ping_group_range", "value": "0 1"}])
+        spec["securityContext"].pop("seccompProfile")  # each container sets its own instead
+        container(spec)["securityContext"].update(appArmorProfile={"type": "Localhost", "localhostProfile": "p"},
+                                                  seccompProfile={"type": "Localhost", "localhostProfile": "s.json"},
+                                                  procMount="Default")
+
+    obj = workload("Deployment", "fine", _spec(allowed))
+    obj["spec"]["template"]["metadata"]["annotations"] = {
+        "container.apparmor.security.beta.kubernetes.io/app": "localhost/p"}
+    assert _check(render_files(_with(extra=obj)), policy="enforced") == []
+
+
+def test_a_privileged_container_without_escalation_set_is_refused_as_privileged_only(
+        render_files: RenderFiles) -> None:
+    # Kubernetes refuses allowPrivilegeEscalation false beside privileged: unset is its only valid form.
+    spec = _spec(lambda s: container(s)["securityContext"].update(privileged=True))
+    container(spec)["securityContext"].pop("allowPrivilegeEscalation")
+    (found,) = _check(render_files(_with(extra=workload("Pod", "p", spec))), policy="enforced")
+    assert found.rule == rules.SEC_PRIVILEGE_ENFORCED
+
+
 def test_apparmor_unconfined_annotation_is_refused_under_enforcement(render_files: RenderFiles) -> None:
     obj = workload("Deployment", "aa")
     obj["spec"]["template"]["metadata"]["annotations"] = {
         "container.apparmor.security.beta.kubernetes.io/app": "unconfined"}
     (found,) = _check(render_files(_with(extra=obj)), policy="enforced")
-    assert found.rule == rules.SEC_SECCOMP_ENFORCED and "AppArmor" in found.message
+    assert found.rule == rules.SEC_PSS_BASELINE_OTHER_ENFORCED and "AppArmor" in found.message
 
 
 def test_host_path_under_enforcement_is_a_volume_violation_only(render_files: RenderFiles) -> None:

@@ -70,6 +70,10 @@ hostPID: true
 {{- if $v.hostIPC }}
 hostIPC: true
 {{- end }}
+{{- /* Unset unless a case asks: false runs the pod in a user namespace (more isolated, not less). */}}
+{{- if not (kindIs "invalid" $v.hostUsers) }}
+hostUsers: {{ $v.hostUsers }}
+{{- end }}
 {{- if not (kindIs "invalid" $v.automountServiceAccountToken) }}
 automountServiceAccountToken: {{ $v.automountServiceAccountToken }}
 {{- end }}
@@ -160,6 +164,10 @@ containers:
     {{- end }}
     {{- with $v.securityContext }}
     securityContext:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with $v.lifecycle }}
+    lifecycle:
       {{- toYaml . | nindent 6 }}
     {{- end }}
     {{- with $v.volumeMounts }}
