@@ -58,10 +58,6 @@ class DeploymentLifecycle:
         """Serialises deploy, undeploy and delete of one version across concurrent requests."""
         return self._locks.setdefault(version_id, asyncio.Lock())
 
-    def watching(self, version_id: str) -> bool:
-        task = self._tasks.get(version_id)
-        return task is not None and not task.done()
-
     async def start(self) -> int:
         """Hand every deployment that was up (or on its way) back to the deployer. Runs before the
         server takes requests."""

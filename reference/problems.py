@@ -84,14 +84,6 @@ def _validation_type(request: Request) -> bool:
     return bool(getattr(behaviour, "problem_type_on_validation", True))
 
 
-def bad_request(detail: str) -> Problem:
-    return Problem(400, detail)
-
-
-def not_found(detail: str) -> Problem:
-    return Problem(404, detail)
-
-
 # --- turning framework errors into problems -------------------------------------------------------
 
 _TYPE_WORDS = {

@@ -11,13 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from conformance.secrets import CREDENTIAL_HEADERS, KEYED_VALUE
+
 MASK = "***"
-CREDENTIAL_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "nvcf-api-key"}
-)
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@:]+:[^/\s@]+@")
-_KEYED = re.compile(r'(?i)("?(?:password|passwd|token|api_key|apikey|secret)"?\s*[:=]\s*"?)([^"\s,}]+)')
 
 
 class Redactor:
@@ -36,7 +34,7 @@ class Redactor:
             value = value.replace(secret, MASK)
         value = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", value)
         value = _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", value)
-        return _KEYED.sub(lambda m: f"{m.group(1)}{MASK}", value)
+        return KEYED_VALUE.sub(lambda m: f"{m.group(1)}{MASK}", value)
 
     def headers(self, headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
         pairs = headers.items() if isinstance(headers, Mapping) else headers

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import gzip
-import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
@@ -20,17 +19,10 @@ from typing import Any
 
 from conformance.errors import ConformanceError
 from conformance.report.model import Exchange
+from conformance.secrets import CREDENTIAL_HEADERS, is_secret_key
 
 REDACTED = "<redacted>"
 
-# Headers whose value is a credential whatever it looks like.
-SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "nvcf-api-key"}
-)
-# Config/object keys whose values are credentials (token, apiKey, registry password, client secret…).
-_SENSITIVE_KEY = re.compile(r"(token|api[-_]?key|password|passwd|secret|credential|private[-_]?key|^auth$)", re.I)
-# …but a key that only points at a credential (tokenEnv, passwordFile, secretName) is evidence, not one.
-_POINTER_KEY = re.compile(r"(name|names|file|path|env|ref|url)$", re.I)
 # Below this length a base64 fragment is too generic to mean anything (it would match random text).
 _MIN_B64_LEN = 6
 
@@ -85,7 +77,7 @@ class Redactor:
         return value
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
-        return {k: (REDACTED if k.lower() in SENSITIVE_HEADERS else self.text(str(v))) for k, v in headers.items()}
+        return {k: (REDACTED if k.lower() in CREDENTIAL_HEADERS else self.text(str(v))) for k, v in headers.items()}
 
     def value(self, data: Any) -> Any:
         """A deep, JSON-shaped copy of `data` with every known secret string replaced."""
@@ -106,7 +98,7 @@ class Redactor:
             return {str(k): self.config(v, str(k)) for k, v in data.items()}
         if isinstance(data, list | tuple):
             return [self.config(v, key) for v in data]
-        sensitive = bool(_SENSITIVE_KEY.search(key)) and not _POINTER_KEY.search(key)
+        sensitive = is_secret_key(key)
         if sensitive and data not in (None, "", False, True):
             return REDACTED
         return self.value(data)

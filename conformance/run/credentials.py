@@ -8,23 +8,13 @@ embedded registry's password all count.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-_SECRET_KEY = re.compile(r"(token|api[-_]?key|password|passwd|secret|credential|private[-_]?key)", re.I)
-_POINTER_KEY = re.compile(r"(name|file|path|env|ref|url)$", re.I)
-_SECRET_ENV = re.compile(r"^NVCF_.*(TOKEN|API_KEY|KEY|PASSWORD|SECRET|CREDENTIALS?)$")
-# Real credentials are long; a short or numeric value under a credential-ish key (`tokenTtl: 300`,
-# `secretMode: auto`) is a setting, and searching for it would refuse every report.
-MIN_SECRET_LEN = 8
-
-
-def plausible(value: str) -> bool:
-    return len(value.strip()) >= MIN_SECRET_LEN and not value.strip().isdigit()
+from conformance.secrets import is_secret_env, is_secret_key, plausible
 
 
 def _from_config(data: Any, key: str = "") -> Iterator[str]:
@@ -35,7 +25,7 @@ def _from_config(data: Any, key: str = "") -> Iterator[str]:
         for v in data:
             yield from _from_config(v, key)
     elif (isinstance(data, str | int) and not isinstance(data, bool)
-          and _SECRET_KEY.search(key) and not _POINTER_KEY.search(key)):
+          and is_secret_key(key)):
         yield str(data)
 
 
@@ -51,7 +41,7 @@ def from_target_config(path: str | Path | None) -> list[str]:
 
 def from_environment(environ: Mapping[str, str] | None = None) -> list[str]:
     environ = os.environ if environ is None else environ
-    return [v for k, v in environ.items() if _SECRET_ENV.match(k) and v]
+    return [v for k, v in environ.items() if is_secret_env(k) and v]
 
 
 def from_embedded_env() -> list[str]:

@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 from fake_nvcf import FakeNvcf
-from harness_support import target_for
 
 from conformance.paths import ROOT
-from conformance.target.config import TargetConfig
 
 
 @pytest.fixture
@@ -23,11 +21,6 @@ def fake() -> Iterator[FakeNvcf]:
     server = FakeNvcf().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def fake_target(fake: FakeNvcf) -> TargetConfig:
-    return target_for(fake.address)
 
 
 @pytest.fixture(scope="module")

@@ -37,3 +37,17 @@ def test_transcript_holds_no_secret(fake: FakeNvcf) -> None:
     first = client.transcript.exchanges[0]
     assert first.request_headers["authorization"] == "Bearer ***"
     assert first.request_headers["host"].startswith("api.")
+
+
+def test_one_definition_of_a_secret_serves_config_env_and_reports() -> None:
+    """The config's secret keys, our secret env variables and the report scrubber agree (they drifted once)."""
+    from conformance.secrets import is_secret_env, is_secret_key
+    from conformance.target.config import KEYS
+
+    for name, key in KEYS.items():
+        leaf = name.rsplit(".", 1)[-1]
+        assert key.secret == is_secret_key(leaf), name
+        if key.env and key.env.startswith("NVCF_"):
+            assert key.secret == is_secret_env(key.env), key.env
+    assert not is_secret_key("tokenEnv") and not is_secret_key("imagePullSecretName")
+    assert is_secret_key("auth") and is_secret_key("privateKey")
