@@ -11,26 +11,33 @@ from collections.abc import Callable, Sequence
 from conformance import __version__
 from conformance.errors import ConformanceError
 
-# Each module exposes `register(subparsers)` and sets `func` on the parsers it adds; importing
-# lazily keeps `nvcf-conformance --help` fast and lets an area be absent while it is being built.
-COMMAND_MODULES = (
-    "conformance.env.cli",
-    "conformance.catalog.cli",
-    "conformance.charts.cli",
-    "conformance.preflight.cli",
-    "conformance.run.cli",
-    "reference.cli",
-)
+# Each module exposes `register(subparsers)` and sets `func` on the parsers it adds, for the commands
+# listed beside it. Only the module of the command given is imported, so `list` works in a Python
+# without the run's or the reference's dependencies; `--help` (or no command) imports them all.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "conformance.env.cli": ("env",),
+    "conformance.catalog.cli": ("list",),
+    "conformance.charts.cli": ("charts",),
+    "conformance.preflight.cli": ("preflight",),
+    "conformance.run.cli": ("run", "report", "repro"),
+    "reference.cli": ("reference",),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: Sequence[str]) -> list[str]:
+    command = next((a for a in argv if not a.startswith("-")), None)
+    chosen = [m for m, commands in COMMAND_MODULES.items() if command in commands]
+    return chosen or list(COMMAND_MODULES)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nvcf-conformance",
         description="Conformance harness for helm-based functions on NVCF backends.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in _modules_for(argv):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -43,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:

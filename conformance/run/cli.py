@@ -461,6 +461,6 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
     argv = rerun_arguments(args.bundle, args.target_config, args.report_dir, args.pytest_args)
     print(f"nvcf-conformance {shlex.join(argv)}", file=sys.stderr)
-    rerun = build_parser().parse_args(argv)
+    rerun = build_parser(argv).parse_args(argv)
     return int(rerun.func(rerun))
 

@@ -98,3 +98,20 @@ def test_malformed_catalog_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1
     assert str(bad) in err and "rules[0] (X-Y)" in err
+
+
+def test_list_needs_none_of_the_run_or_reference_dependencies() -> None:
+    """`nvcf-conformance list` imports only its own area: it works where bcrypt or the server stack is absent."""
+    import subprocess
+    import sys
+
+    blocked = ("bcrypt", "fastapi", "uvicorn", "kubernetes", "grpc", "httpx", "testcontainers")
+    code = (
+        "import sys\n"
+        f"for m in {blocked!r}: sys.modules[m] = None\n"
+        "from conformance.cli import main\n"
+        "sys.exit(main(['list', '--level', 'MUST']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "MUST" in done.stdout
