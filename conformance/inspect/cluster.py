@@ -127,6 +127,18 @@ class Inspector:
         pods = self.objects(case, ["Pod"])
         return [p for p in pods if not running or (p.get("status") or {}).get("phase") == "Running"]
 
+    def pod_events(self, case: str) -> list[dict[str, Any]]:
+        """Events about the case's pods (why a node did not start one), from those pods' namespaces."""
+        pods = self.pods(case)
+        names = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}
+        events: list[dict[str, Any]] = []
+        for ns in sorted({ns for ns, _ in names}):
+            for event in self._dicts(self._call("core", "list_namespaced_event", namespace=ns)):
+                obj = event.get("involved_object") or event.get("involvedObject") or {}
+                if (ns, obj.get("name")) in names:
+                    events.append(event)
+        return events
+
     def crds(self, names: Iterable[str] = ()) -> list[dict[str, Any]]:
         """CRDs that carry this run's label or have one of `names`."""
         wanted = set(names)

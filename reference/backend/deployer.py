@@ -365,9 +365,24 @@ class KubeDeployer:
                         yield DeploymentUpdate(status, reason, instances=update[2])
             if status == "DEPLOYING" and time.monotonic() > deadline:
                 await self.plane.release(function.version_id)
-                yield DeploymentUpdate("ERROR", self._timeout_reason(service_name, ns, snapshot, result, problem))
+                reason = self._timeout_reason(service_name, ns, snapshot, result, problem)
+                yield DeploymentUpdate("ERROR", reason + await self._last_warning(ns))
                 return
             await asyncio.sleep(s.poll_interval if status == "DEPLOYING" else s.watch_interval)
+
+    async def _last_warning(self, ns: str) -> str:
+        """The namespace's latest Warning event, which says why a pod never started (a node that refuses
+        it, an image that cannot be pulled), so the ERROR names the cause and not only the timeout."""
+        try:
+            events = await self.kube.warning_events(ns)
+        except Exception:  # the reason is complete without it; the cluster may be what failed
+            return ""
+        if not events:
+            return ""
+        last = max(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        obj = last.get("involvedObject") or {}
+        return (f"; last warning: {str(obj.get('kind', '')).lower()}/{obj.get('name', '')}: "
+                f"{last.get('reason', '')}: {last.get('message', '')}".rstrip())
 
     def _timeout_reason(self, service_name: str, ns: str, snapshot: Snapshot | None, result: SyncResult | None,
                         problem: str | None) -> str:

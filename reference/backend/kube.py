@@ -70,6 +70,10 @@ class Kube:
             label_selector=f"kubernetes.io/service-name={service}", _preload_content=False,
         ))
 
+    async def warning_events(self, namespace: str) -> list[dict[str, Any]]:
+        return self._items(await self.run(self.core.list_namespaced_event, namespace, field_selector="type=Warning",
+                                          _preload_content=False))
+
     async def nodes(self, label_selector: str) -> list[dict[str, Any]]:
         return self._items(await self.run(self.core.list_node, label_selector=label_selector, _preload_content=False))
 

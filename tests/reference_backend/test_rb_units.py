@@ -201,3 +201,28 @@ def test_service_ports_lead_to_the_container_that_declares_them() -> None:
     assert routing.resolve(pod, service, 7000, probe).container_name == "probe"
     with pytest.raises(routing.NoRoute, match="has no port 8000"):
         routing.resolve(pod, service, 8000, probe)
+
+
+def test_a_deploy_timeout_names_the_latest_warning_of_its_namespace() -> None:
+    """A pod a node refuses (here: no user namespaces) is named in the ERROR, not only the timeout."""
+    from types import SimpleNamespace
+
+    from reference.backend.deployer import KubeDeployer
+
+    class Events:
+        def __init__(self, events: list[dict[str, Any]] | Exception) -> None:
+            self.events = events
+
+        async def warning_events(self, namespace: str) -> list[dict[str, Any]]:
+            if isinstance(self.events, Exception):
+                raise self.events
+            return self.events
+
+    older = {"lastTimestamp": "2026-12-02T11:00:00Z", "reason": "BackOff", "message": "old",
+             "involvedObject": {"kind": "Pod", "name": "p"}}
+    latest = {"lastTimestamp": "2026-12-02T11:01:00Z", "reason": "FailedCreatePodSandBox",
+              "message": "runtime does not support user namespaces", "involvedObject": {"kind": "Pod", "name": "p"}}
+    said = asyncio.run(KubeDeployer._last_warning(SimpleNamespace(kube=Events([older, latest])), "ns"))
+    assert said == "; last warning: pod/p: FailedCreatePodSandBox: runtime does not support user namespaces"
+    assert asyncio.run(KubeDeployer._last_warning(SimpleNamespace(kube=Events([])), "ns")) == ""
+    assert asyncio.run(KubeDeployer._last_warning(SimpleNamespace(kube=Events(RuntimeError("down"))), "ns")) == ""
