@@ -81,6 +81,28 @@ def _workers(value: str) -> str:
     raise argparse.ArgumentTypeError(f"expected a number of workers or 'auto', got {value!r}")
 
 
+def io_workers(cpus: int | None = None) -> int:
+    """Workers for `auto`: items wait on the backend (deploys, polls), not on this machine's CPUs."""
+    return min(8, max(4, 2 * (cpus or os.cpu_count() or 1)))
+
+
+def resolve_workers(given: str | None, target_config: Path | None) -> str:
+    """-n if given, else the target's `run.workers` (NVCF_WORKERS); `auto` becomes `io_workers()`."""
+    value = given
+    if value is None:
+        try:
+            from conformance.target.config import load_target
+
+            value = str(load_target(target_config)["run.workers"])
+        except ConformanceError:
+            value = "auto"  # the run itself reports a broken configuration, with its cause
+        try:
+            _workers(value)
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError(f"run.workers (NVCF_WORKERS): {exc}") from None
+    return str(io_workers()) if value == "auto" else value
+
+
 def _reruns(value: str) -> int:
     if value.isdigit() and int(value) <= 10:
         return int(value)
@@ -121,7 +143,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--case", action="append", default=[], metavar="ID", help="only this chart case (repeatable)")
     run.add_argument("--target-config", type=Path, metavar="FILE", help="target config (YAML) of the implementation")
     run.add_argument("--run-id", metavar="ID", help="run id (default: UTC time + random suffix)")
-    run.add_argument("-n", dest="workers", type=_workers, metavar="N", help="parallel workers (pytest-xdist)")
+    run.add_argument("-n", dest="workers", type=_workers, metavar="N",
+                     help="parallel workers (pytest-xdist); default: run.workers of the target, auto = 2 per CPU, 4-8")
     run.add_argument("--report-dir", type=Path, metavar="DIR", help="report folder (default: reports/<run-id>)")
     run.add_argument("--charts-manifest", type=Path, metavar="FILE",
                      help="chart manifest of `charts push` (default: <report-dir>/charts.json when present)")
@@ -300,12 +323,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         manifest = report_dir / "charts.json"
     _clear_results(results_dir)
     setup_problem = None if args.no_preflight else _preflight(target_config, run_id, results_dir, manifest)
+    workers = resolve_workers(args.workers, target_config)
 
     def command_for(results: Path, items: list[str] | None = None) -> list[str]:
         return pytest_command(
             suites, plugin=args.plugin, run_id=run_id, results_dir=results, profiles=args.profile,
             rules=args.rule, cases=args.case, target_config=target_config,
-            charts_manifest=manifest.resolve() if manifest else None, workers=args.workers, extra=args.pytest_args,
+            charts_manifest=manifest.resolve() if manifest else None, workers=workers, extra=args.pytest_args,
             items=items or (),
         )
 

@@ -110,6 +110,11 @@ KEYS: Mapping[str, Key] = {
         "GPU node shapes the backend offers: [{gpu, gpus_per_node, nodes, instance_types?}] (multi-node cases); "
         "instance_types maps a node count to the backend's name for a type of that many whole nodes",
     ),
+    "run.workers": Key(
+        "str", "NVCF_WORKERS", "auto",
+        "parallel workers of `run` without -n: a number, or auto (the suites wait on the backend, not on local "
+        "CPUs: two per CPU, at least 4, at most 8); lower it for a backend with quotas",
+    ),
     "timeouts.http": Key("float", "NVCF_TIMEOUT_HTTP", 30.0, "one HTTP request to the API"),
     "timeouts.create": Key("float", "NVCF_TIMEOUT_CREATE", 120.0, "function creation (may pull the chart)"),
     "timeouts.deploy_active": Key("float", "NVCF_TIMEOUT_DEPLOY_ACTIVE", 900.0, "deployment until ACTIVE"),

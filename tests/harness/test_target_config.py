@@ -180,3 +180,20 @@ gpu_shapes: [{gpu: B200, gpus_per_node: 8, nodes: 2, instance_types: {1: b200-fu
     shape = load_target(path, environ={}, load_state=no_state).gpu_shapes[0]
     assert shape.instance_type("DGXC") == "b200-full" and shape.instance_type("DGXC", nodes=2) == "b200-pair"
     assert shape.instance_type("DGXC", nodes=2, gpus=4) == "DGXC.GPU.B200_4x.x2"  # only whole nodes are named
+
+
+def test_workers_follow_the_backend_not_the_cpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`auto` is I/O-bound (2 per CPU, 4 to 8); -n wins over NVCF_WORKERS, which wins over the default."""
+    from conformance.run.cli import io_workers, resolve_workers
+
+    assert [io_workers(c) for c in (1, 2, 3, 16)] == [4, 4, 6, 8]
+    monkeypatch.setenv("NVCF_GATEWAY_ADDR", "127.0.0.1:9")
+    monkeypatch.setenv("NVCF_TOKEN", "t" * 16)
+    assert resolve_workers("3", None) == "3"
+    assert resolve_workers(None, None) == str(io_workers())
+    monkeypatch.setenv("NVCF_WORKERS", "2")
+    assert resolve_workers(None, None) == "2"
+    assert resolve_workers("auto", None) == str(io_workers())
+    monkeypatch.setenv("NVCF_WORKERS", "many")
+    with pytest.raises(ConfigError, match=r"run\.workers"):
+        resolve_workers(None, None)
