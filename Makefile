@@ -44,7 +44,7 @@ test: install tools ## the project's own tests (unit, meta, env, charts, probe, 
 lint: install
 	$(BIN)/ruff check .
 
-bench: install tools ## wall time per phase of `make conformance` (-n 1 and -n auto), then the other benchmarks
+bench: install tools ## wall time per phase of `make conformance` against its goals, then the other benchmarks
 	$(BIN)/python -m conformance.bench.run
 	$(MAKE) bench-env bench-charts bench-reference
 

@@ -326,10 +326,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     workers = resolve_workers(args.workers, target_config)
 
     def command_for(results: Path, items: list[str] | None = None) -> list[str]:
+        # A rerun of a few items needs no more workers than it has items.
+        n = str(min(int(workers), len(items))) if items and workers.isdigit() and int(workers) else workers
         return pytest_command(
             suites, plugin=args.plugin, run_id=run_id, results_dir=results, profiles=args.profile,
             rules=args.rule, cases=args.case, target_config=target_config,
-            charts_manifest=manifest.resolve() if manifest else None, workers=workers, extra=args.pytest_args,
+            charts_manifest=manifest.resolve() if manifest else None, workers=n, extra=args.pytest_args,
             items=items or (),
         )
 
