@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from conformance.charts.naming import PROBE_REPOSITORY, PROBE_TAG
-from conformance.env import kind_docker, kind_images, process, state
+from conformance.env import kind_docker, kind_images, manager, process, state
 from conformance.env.config import EnvConfig
 from conformance.env.docker_registry import DockerRegistryContainer, remove_container
 from conformance.env.kind_cluster import KindCluster, layout_config
@@ -150,12 +150,7 @@ def up(cfg: EnvConfig, progress: Progress = _quiet, layout: str = "multi") -> di
             progress("starting the reference NVCF server (port-forward data plane)")
             server = ReferenceServer(home / "reference", cluster.kubeconfig, endpoint,
                                      ("--data-plane", "port-forward", *cfg.reference_args))
-            try:
-                current["nvcf"] = server.start(cfg.start_timeout)
-            finally:
-                if server.record is not None:
-                    current["processes"].append(server.record.to_dict())
-                    state.save(current)
+            manager.start_reference(server, current, cfg.start_timeout)
             timings["reference"] = round(time.monotonic() - t0, 2)
         current["timings"] = timings
         state.save(current)

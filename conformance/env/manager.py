@@ -72,14 +72,7 @@ def up(cfg: EnvConfig, progress: Progress = _quiet) -> dict[str, Any]:
             t0 = time.monotonic()
             progress("starting the reference NVCF server")
             server = ReferenceServer(home / "reference", cluster.kubeconfig, endpoint, cfg.reference_args)
-            try:
-                current["nvcf"] = _component(
-                    "reference NVCF server", server.log, lambda: server.start(cfg.start_timeout)
-                )
-            finally:
-                if server.record is not None:
-                    current["processes"].append(server.record.to_dict())
-                    state.save(current)
+            start_reference(server, current, cfg.start_timeout)
             timings["reference"] = round(time.monotonic() - t0, 2)
         current["timings"] = timings
         state.save(current)
@@ -88,6 +81,17 @@ def up(cfg: EnvConfig, progress: Progress = _quiet) -> dict[str, Any]:
         down(_quiet)
         raise
     return current
+
+
+def start_reference(server: ReferenceServer, current: dict[str, Any], timeout: float) -> None:
+    """Start the reference into `current` (its endpoint under `nvcf`); its process is recorded, and the
+    state saved, even when the start fails, so `env down` stops it either way."""
+    try:
+        current["nvcf"] = _component("reference NVCF server", server.log, lambda: server.start(timeout))
+    finally:
+        if server.record is not None:
+            current["processes"].append(server.record.to_dict())
+            state.save(current)
 
 
 def _running(recorded: list[dict[str, Any]]) -> list[str]:
