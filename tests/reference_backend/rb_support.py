@@ -11,8 +11,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
+
 from conformance.charts.cases import Case
 from conformance.charts.push import PushedChart
+from reference.backend.routes import GrpcRoute
 from reference.ports import Deployer, Deployment, DeploymentSpec, DeploymentUpdate, FunctionVersion
 
 TERMINAL = frozenset({"ACTIVE", "ERROR"})
@@ -125,3 +128,44 @@ def alive(pid: int) -> bool:
             return stat.read().split(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# ── gRPC proxy tests: the function behind the proxy and the data plane's routing table ────────────
+
+
+class RecordingUpstream(grpc.GenericRpcHandler):
+    """A function's gRPC listener: answers every unary call with `reply:<request>` and records
+    (method, metadata) of each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str]]] = []
+
+    @property
+    def seen(self) -> list[dict[str, str]]:
+        """The metadata of every call, in order."""
+        return [metadata for _, metadata in self.calls]
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+
+        async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            self.calls.append((method, {k: str(v) for k, v in context.invocation_metadata() or ()}))
+            return b"reply:" + request
+
+        return grpc.unary_unary_rpc_method_handler(unary)
+
+
+class FunctionRoutes:
+    """A routing table with one gRPC function `f` at `address`: its `versions` route, a call without a
+    version goes to the last one, anything else is not found; `asked` records every lookup."""
+
+    def __init__(self, address: str, versions: tuple[str, ...] = ("v1",)) -> None:
+        self.address = address
+        self.versions = versions
+        self.asked: list[tuple[str, str | None]] = []
+
+    def grpc_route(self, function_id: str, version_id: str | None = None) -> GrpcRoute:
+        self.asked.append((function_id, version_id))
+        if function_id != "f" or version_id not in (None, *self.versions):
+            return GrpcRoute("not_found")
+        return GrpcRoute("ok", self.address, "f", version_id or self.versions[-1])

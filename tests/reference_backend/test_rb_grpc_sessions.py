@@ -10,40 +10,12 @@ from typing import Any
 
 import grpc
 import pytest
+from rb_support import FunctionRoutes, RecordingUpstream
 
 from reference.backend.grpc_proxy import AUTH_REQUIRED, FUNCTION_ID_REQUIRED, RESUME_UNKNOWN, GrpcProxy
-from reference.backend.routes import GrpcRoute
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 KEY = "Bearer good"
-
-
-class _Upstream(grpc.GenericRpcHandler):
-    """A function's gRPC listener that records the metadata of every call it gets."""
-
-    def __init__(self) -> None:
-        self.seen: list[dict[str, str]] = []
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
-        async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            self.seen.append({k: str(v) for k, v in context.invocation_metadata() or ()})
-            return b"reply:" + request
-
-        return grpc.unary_unary_rpc_method_handler(unary)
-
-
-class _Routes:
-    """Function `f` with versions v1 and v2 at one address; `asked` records every lookup."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.asked: list[tuple[str, str | None]] = []
-
-    def grpc_route(self, function_id: str, version_id: str | None = None) -> GrpcRoute:
-        self.asked.append((function_id, version_id))
-        if function_id != "f" or version_id not in (None, "v1", "v2"):
-            return GrpcRoute("not_found")
-        return GrpcRoute("ok", self.address, "f", version_id or "v2")
 
 
 def _admit(function_id: str, version_id: str | None, metadata: dict[str, str]) -> tuple[grpc.StatusCode, str] | None:
@@ -53,13 +25,14 @@ def _admit(function_id: str, version_id: str | None, metadata: dict[str, str]) -
 
 
 @asynccontextmanager
-async def _proxied(violate: frozenset[str] = frozenset()) -> AsyncIterator[tuple[grpc.aio.Channel, _Upstream, _Routes]]:
-    upstream = _Upstream()
+async def _proxied(violate: frozenset[str] = frozenset()
+                   ) -> AsyncIterator[tuple[grpc.aio.Channel, RecordingUpstream, FunctionRoutes]]:
+    upstream = RecordingUpstream()
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((upstream,))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    routes = _Routes(f"127.0.0.1:{port}")
+    routes = FunctionRoutes(f"127.0.0.1:{port}", ("v1", "v2"))
     proxy = GrpcProxy(routes, admit=_admit, violate=violate)  # type: ignore[arg-type]
     proxy_port = await proxy.start()
     try:

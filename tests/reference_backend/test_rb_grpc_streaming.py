@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 
 import grpc
 import pytest
+from rb_support import FunctionRoutes
 
 from reference.backend.grpc_proxy import STREAMING, GrpcProxy
-from reference.backend.routes import GrpcRoute
 
 STREAM = "/inference.GRPCInferenceService/ModelStreamInfer"
 METADATA = (("function-id", "f"),)
@@ -31,21 +31,13 @@ class _EchoStream(grpc.GenericRpcHandler):
         return grpc.stream_stream_rpc_method_handler(echo)
 
 
-class _Routes:
-    def __init__(self, address: str) -> None:
-        self.address = address
-
-    def grpc_route(self, function_id: str, version_id: str | None = None) -> GrpcRoute:
-        return GrpcRoute("ok", self.address, "f", "v1")
-
-
 @asynccontextmanager
 async def _proxied(violate: frozenset[str]) -> AsyncIterator[grpc.aio.Channel]:
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((_EchoStream(),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    proxy = GrpcProxy(_Routes(f"127.0.0.1:{port}"), violate=violate)  # type: ignore[arg-type]
+    proxy = GrpcProxy(FunctionRoutes(f"127.0.0.1:{port}"), violate=violate)  # type: ignore[arg-type]
     proxy_port = await proxy.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{proxy_port}") as channel:

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from rb_support import Chart, Progress, deployment_for, function_for
+from rb_support import Chart, FunctionRoutes, Progress, RecordingUpstream, deployment_for, function_for
 
 from conformance.catalog.load import load_catalog
 from conformance.charts import naming, pipeline, push
@@ -29,7 +29,6 @@ from reference.backend.dataplane import GRPC_HEALTH_GATES_ACTIVE
 from reference.backend.grpc_proxy import INVOCATION, VERSION_METADATA, GrpcProxy
 from reference.backend.health import check_grpc
 from reference.backend.images import credential_hosts, pull_problem, registry_of
-from reference.backend.routes import GrpcRoute
 from reference.charts import RegistryAuth, rules
 from reference.charts.mutate import pull_secret_manifest
 from reference.ports import FunctionVersion
@@ -57,44 +56,14 @@ def test_the_backend_mutants_are_catalog_rules_each_its_own_mutant() -> None:
 # ── gRPC proxy mutants ────────────────────────────────────────────────────────────────────────
 
 
-class _Upstream(grpc.GenericRpcHandler):
-    """A function's gRPC listener: answers every method with `reply:<request>` and records the call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, str]]] = []
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-
-        async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            self.calls.append((method, {k: str(v) for k, v in context.invocation_metadata() or ()}))
-            return b"reply:" + request
-
-        return grpc.unary_unary_rpc_method_handler(unary)
-
-
-class _Routes:
-    """The data plane's routing table, with one gRPC function `f` version `v1` at `address`."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.asked: list[tuple[str, str | None]] = []
-
-    def grpc_route(self, function_id: str, version_id: str | None = None) -> GrpcRoute:
-        self.asked.append((function_id, version_id))
-        if function_id != "f" or version_id not in (None, "v1"):
-            return GrpcRoute("not_found")
-        return GrpcRoute("ok", self.address, "f", "v1")
-
-
 @asynccontextmanager
 async def _proxied(violate: frozenset[str]) -> Any:
-    upstream = _Upstream()
+    upstream = RecordingUpstream()
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((upstream,))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    routes = _Routes(f"127.0.0.1:{port}")
+    routes = FunctionRoutes(f"127.0.0.1:{port}")
     proxy = GrpcProxy(routes, violate=violate)  # type: ignore[arg-type]
     proxy_port = await proxy.start()
     try:
