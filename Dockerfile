@@ -24,7 +24,9 @@ WORKDIR /opt/nvcf-conformance
 COPY pyproject.toml README.md ./
 COPY conformance ./conformance
 COPY reference ./reference
-RUN pip install .
+# The probe's package: the harness's gRPC client uses its KServe v2 stubs.
+COPY sample-charts/images/mini-service ./sample-charts/images/mini-service
+RUN pip install ./sample-charts/images/mini-service .
 
 # Data the harness reads from the source tree: the suites, the sample charts, the catalog.
 COPY suites ./suites

@@ -16,10 +16,12 @@ MUTATION_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml
+MINI_SERVICE := sample-charts/images/mini-service
+
+$(BIN)/.installed: pyproject.toml $(MINI_SERVICE)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e $(MINI_SERVICE) -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed ## create .venv and install the harness with its dev tools
@@ -55,7 +57,7 @@ bench-charts: install tools ## cold and warm build+push of all sample charts
 	$(BIN)/python -m conformance.bench.charts
 
 bench-reference: install tools ## render+validate vs helm, create->ACTIVE, invocation overhead (env up first)
-	$(BIN)/python -m reference.bench
+	$(BIN)/python -m conformance.bench.reference
 
 mutation: install tools ## every MUST/EXT rule against the reference mutant that breaks it; fails on a survivor
 	$(BIN)/python -m conformance.mutation -n 2 $(MUTATION_ARGS)

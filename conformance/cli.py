@@ -13,14 +13,14 @@ from conformance.errors import ConformanceError
 
 # Each module exposes `register(subparsers)` and sets `func` on the parsers it adds, for the commands
 # listed beside it. Only the module of the command given is imported, so `list` works in a Python
-# without the run's or the reference's dependencies; `--help` (or no command) imports them all.
+# without the run's dependencies; `--help` (or no command) imports them all. The reference NVCF is a
+# program of its own (`nvcf-reference`), never imported here.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "conformance.env.cli": ("env",),
     "conformance.catalog.cli": ("list",),
     "conformance.charts.cli": ("charts",),
     "conformance.preflight.cli": ("preflight",),
     "conformance.run.cli": ("run", "report", "repro"),
-    "reference.cli": ("reference",),
 }
 
 

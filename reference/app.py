@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from conformance import __version__
+from reference import __version__
 from reference.api import deployments, functions, invocation
 from reference.api.common import Services
 from reference.auth import TokenRegistry

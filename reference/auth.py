@@ -20,7 +20,8 @@ import yaml
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from conformance.errors import ConfigError
+from reference import rules
+from reference.errors import ConfigError
 from reference.problems import Problem
 
 # Scope names follow self-hosted NVCF's NVCF_TOKEN / NVCF_API_KEY.
@@ -33,9 +34,6 @@ API_KEY_SCOPES: tuple[str, ...] = ("invoke_function", "list_functions", "queue_d
 ALL_SCOPES: tuple[str, ...] = tuple(dict.fromkeys(MANAGEMENT_SCOPES + API_KEY_SCOPES))
 
 LIST_SCOPES = ("list_functions", "list_functions_details")
-# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
-AUTH_REQUIRED = "API-AUTH-REQUIRED"  # a bearer token this server never issued is taken, with every scope
-AUTH_SCOPE = "API-AUTH-SCOPE"  # a known token may do anything: scopes are not checked
 
 
 @dataclass(frozen=True)
@@ -156,11 +154,11 @@ def authorize(request: Request, scopes: tuple[str, ...]) -> Principal:
                       headers=_challenge("invalid_request"))
     principal = registry.lookup(token.strip())
     violations: frozenset[str] = getattr(getattr(request.app.state, "config", None), "violations", frozenset())
-    if principal is None and AUTH_REQUIRED in violations:
+    if principal is None and rules.API_AUTH_REQUIRED in violations:
         principal = Principal("unknown", frozenset(ALL_SCOPES))
     if principal is None:
         raise Problem(401, "the bearer token is not known to this server", headers=_challenge("invalid_token"))
-    if scopes and not principal.scopes.intersection(scopes) and AUTH_SCOPE not in violations:
+    if scopes and not principal.scopes.intersection(scopes) and rules.API_AUTH_SCOPE not in violations:
         needed = " or ".join(f"'{s}'" for s in scopes)
         raise Problem(403, f"the token '{principal.name}' lacks the scope {needed} that this operation needs")
     request.state.principal = principal

@@ -1,4 +1,4 @@
-"""`nvcf-conformance reference serve`: run the reference NVCF server in the foreground."""
+"""`nvcf-reference serve`: run the reference NVCF server in the foreground (also `python -m reference`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from conformance.errors import ConfigError
-from conformance.paths import run_dir
+from reference import __version__
 from reference.backend import serve_options as backend_options
 from reference.config import (
     CHART_REFERENCES,
@@ -25,15 +25,21 @@ from reference.config import (
     ServerConfig,
     parse_violations,
 )
+from reference.errors import ConfigError, ReferenceFailure
+from reference.paths import state_dir
 from reference.presets import PERSONALITIES, personality
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ref = sub.add_parser("reference", help="the reference NVCF implementation (default target, mutant base)")
-    ref_sub = ref.add_subparsers(dest="reference_command", metavar="ACTION", required=True)
-    serve = ref_sub.add_parser("serve", help="serve the NVCF API until interrupted")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nvcf-reference",
+        description="The reference NVCF implementation: the harness's embedded default target and the base "
+                    "of its mutants.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="ACTION", required=True)
+    serve = sub.add_parser("serve", help="serve the NVCF API until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default 8080)")
     serve.add_argument("--db", type=Path, help="SQLite database (default <run dir>/reference/nvcf.db)")
@@ -79,6 +85,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     backend_options.add_arguments(serve)
     serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ReferenceFailure as exc:
+        print(f"nvcf-reference: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
 
 
 def _behaviour(args: argparse.Namespace, base: Behaviour) -> Behaviour:
@@ -101,7 +119,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
     if pexec_on_api_host is None:
         pexec_on_api_host = preset.pexec_on_api_host if preset else True
     return ServerConfig(
-        db_path=(args.db or run_dir() / "reference" / "nvcf.db").resolve(),
+        db_path=(args.db or state_dir() / "nvcf.db").resolve(),
         gateway_domain=args.gateway_domain or args.host,
         max_body_bytes=args.max_body_bytes,
         default_poll_seconds=args.poll_seconds,
@@ -125,7 +143,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    # Imported here so `nvcf-conformance --help` does not pay for FastAPI and uvicorn.
+    # Imported here so `nvcf-reference --help` does not pay for FastAPI and uvicorn.
     from reference.app import create_app
     from reference.auth import load_or_generate
     from reference.server import bind, serve_forever
@@ -133,7 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = build_config(args)
     _setup_logging(args)
     log = logging.getLogger("reference.cli")
-    tokens_file = (args.tokens_file or run_dir() / "reference" / "tokens.json").resolve()
+    tokens_file = (args.tokens_file or state_dir() / "tokens.json").resolve()
     tokens, generated = load_or_generate(tokens_file)
     if generated:
         log.info("generated an admin token and an API key in %s (mode 0600)", tokens_file)
@@ -156,7 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         if args.state_file:
             _write_state(args.state_file, {"url": url, "gateway": config.gateway_domain, "port": port,
                                            "tokens_file": str(tokens_file), "db": str(config.db_path),
-                                           "pid": os.getpid(),
+                                           "pid": os.getpid(), "version": __version__,
                                            "grpc": f"127.0.0.1:{grpc_port}" if grpc_port is not None else None})
         return 0 if serve_forever(app, sock) else 1
     finally:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from conformance.errors import ConfigError
+from reference.errors import ConfigError
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # The open-source invocation service waits 60 s by default and refuses anything above an hour.

@@ -19,15 +19,12 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Collection
 
+from reference import rules
 from reference.ports import DataPlane, DataPlaneError, ForwardRequest, ForwardResponse, FunctionVersion
 from reference.problems import PROBLEM_JSON, problem_body
 from reference.store import InvocationRow, Store
 
 log = logging.getLogger("reference.invoker")
-# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
-HEADERS_FORWARDED = "INVOKE-HEADERS-FORWARDED"  # the function is not told its id
-NVCF_STATUS = "INVOKE-NVCF-STATUS"  # a direct answer carries no NVCF-STATUS
-NVCF_STATUS_ERRORED = "INVOKE-NVCF-STATUS-ERRORED"  # the function's error answers are marked fulfilled
 
 # Never passed between client and function: they describe one hop, or are the platform's business.
 HOP_HEADERS = frozenset({
@@ -41,8 +38,8 @@ def nvcf_status(status_code: int, violations: Collection[str] = frozenset()) -> 
     if status_code == 202:
         return "in-progress"
     if 200 <= status_code < 400:
-        return None if NVCF_STATUS in violations else "fulfilled"
-    return "fulfilled" if NVCF_STATUS_ERRORED in violations else "errored"
+        return None if rules.INVOKE_NVCF_STATUS in violations else "fulfilled"
+    return "fulfilled" if rules.INVOKE_NVCF_STATUS_ERRORED in violations else "errored"
 
 
 def new_request_id() -> str:
@@ -62,7 +59,7 @@ def function_headers(
         ("NVCF-FUNCTION-NAME", function.name),
         ("NVCF-NCAID", nca_id),
     ]
-    if HEADERS_FORWARDED in violations:
+    if rules.INVOKE_HEADERS_FORWARDED in violations:
         kept = [(k, v) for k, v in kept if k != "NVCF-FUNCTION-ID"]
     return tuple(kept)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from conformance.errors import ConfigError
 from reference.config import Behaviour
+from reference.errors import ConfigError
 
 
 @dataclass(frozen=True)

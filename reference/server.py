@@ -13,7 +13,7 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
-from conformance.errors import ConformanceError
+from reference.errors import ReferenceFailure
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -29,7 +29,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise ConformanceError(
+        raise ReferenceFailure(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port (0 picks a free one)"
         ) from exc
     return sock
@@ -78,10 +78,10 @@ class ServerThread:
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive():
-                raise ConformanceError("the reference server stopped during startup (see its log)")
+                raise ReferenceFailure("the reference server stopped during startup (see its log)")
             if time.monotonic() > deadline:
                 self.stop()
-                raise ConformanceError(f"the reference server did not start within {timeout:g} s")
+                raise ReferenceFailure(f"the reference server did not start within {timeout:g} s")
             time.sleep(0.01)
         return self
 
@@ -91,7 +91,7 @@ class ServerThread:
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
-                raise ConformanceError(f"the reference server did not stop within {timeout:g} s")
+                raise ReferenceFailure(f"the reference server did not stop within {timeout:g} s")
         self._server = None
         self._thread = None
 

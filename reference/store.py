@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conformance.errors import ConformanceError
+from reference.errors import ReferenceFailure
 from reference.ports import Deployment, DeploymentSpec, FunctionVersion
 
 # Append only: a migration that has shipped is never edited, a change is a new entry.
@@ -150,7 +150,7 @@ class Store:
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
-            raise ConformanceError(f"cannot open the database {path}: {exc}") from exc
+            raise ReferenceFailure(f"cannot open the database {path}: {exc}") from exc
         # One connection, shared by the event loop and any helper thread; SQLite calls are short.
         self._lock = threading.RLock()
         self._migrate()
@@ -167,7 +167,7 @@ class Store:
     def _migrate(self) -> None:
         current = self.schema_version
         if current > SCHEMA_VERSION:
-            raise ConformanceError(
+            raise ReferenceFailure(
                 f"the database {self.path} has schema version {current}, newer than this server's "
                 f"{SCHEMA_VERSION}: use the newer server or a fresh --db"
             )

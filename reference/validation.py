@@ -17,6 +17,7 @@ from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
+from reference import rules
 from reference.config import Behaviour, ChartReferences
 from reference.models import (
     HEALTH_FIELDS,
@@ -42,29 +43,6 @@ DEFAULT_HEALTH_URI = "/v2/health/ready"
 DEFAULT_HEALTH_TIMEOUT = "PT10S"
 MAX_REQUEST_CONCURRENCY = 16384
 
-# Mutants (`reference serve --violate RULE`): each id below breaks the one behaviour its rule documents.
-NAME_INVALID_REFUSED = "FN-NAME-INVALID-REFUSED"  # any character goes
-NAME_VALID_ACCEPTED = "FN-NAME-VALID-ACCEPTED"  # upper-case letters refused (a k8s-style name check)
-HELM_FIELDS_PAIRED = "FN-HELM-FIELDS-PAIRED"  # one of helmChart/helmChartServiceName is enough
-HELM_NO_CONTAINER_FIELDS = "FN-HELM-NO-CONTAINER-FIELDS"  # container fields beside a chart pass
-CHART_SCHEME_REFUSED = "CHART-REF-SCHEME-REFUSED"  # with the chart-level mutant: any scheme passes
-CHART_HTTP_REFUSED = "CHART-REF-HTTP-REFUSED"  # with the chart-level mutant: http:// passes
-GRPC_URL_MARKS = "GRPC-URL-MARKS-FUNCTION"  # only an exact /grpc makes a gRPC function, as NVIDIA's code
-GRPC_URL_LOWERCASE = "GRPC-URL-LOWERCASE"  # only the docs' exact spelling /gRPC does
-MIN_LE_MAX = "DEPLOY-MIN-LE-MAX"  # minInstances above maxInstances passes
-HEALTH_FIELDS_REQUIRED = "FN-HEALTH-FIELDS-REQUIRED"  # a health field left out takes its default
-HEALTH_GATES_ACTIVE = "FN-HEALTH-GATES-ACTIVE"  # a given health object is ignored: the default check gates
-INFERENCE_PORT_DEFAULT = "FN-INFERENCE-PORT-DEFAULT"  # an omitted inferencePort defaults to 8080, not 8000
-CONCURRENCY_BOUNDS = "DEPLOY-MAX-CONCURRENCY-BOUNDS"  # any maxRequestConcurrency passes
-HELM_POLICY_VALIDATED = "DEPLOY-HELM-POLICY-VALIDATED"  # a helmValidationPolicy of any name (or none) passes
-HELM_POLICY_KEPT = "DEPLOY-HELM-POLICY-KEPT"  # an accepted helmValidationPolicy is not recorded
-PUT_FIXED_FIELDS = "DEPLOY-PUT-FIXED-FIELDS"  # PUT applies a new gpu, instanceType or backend
-PATCH_FIXED_FIELDS = "DEPLOY-PATCH-FIXED-FIELDS"  # PATCH applies a new gpu, instanceType or backend
-# Mutants of the page's own examples: each refuses what its example writes.
-EXAMPLE_DEPLOY_BODY = "DOC-EXAMPLE-DEPLOY-BODY"  # a specification without instanceType is a 400
-EXAMPLE_GRPC_NOTE = "DOC-EXAMPLE-GRPC-NOTE"  # the note's key inferenceURL is ignored
-EXAMPLE_CREATE_BODY = "DOC-EXAMPLE-CREATE-BODY"  # an inferenceUrl without a leading slash is a 400
-MALFORMED_TYPE_REFUSED = "ITYPE-MALFORMED-REFUSED"  # with the back half's mutant: any instanceType passes
 DEFAULT_CSP = "ON-PREM"
 # The port the FN-INFERENCE-PORT-DEFAULT mutant falls back to (one NVCF reserves, so nothing serves there).
 MUTANT_INFERENCE_PORT = 8080
@@ -92,10 +70,10 @@ def _given(value: Any) -> bool:
 
 def is_grpc_url(inference_url: str, violations: Collection[str] = frozenset()) -> bool:
     # The docs write `/gRPC`, NVIDIA's code compares with `/grpc`: accept any case.
-    if GRPC_URL_MARKS in violations:
+    if rules.GRPC_URL_MARKS_FUNCTION in violations:
         # NVIDIA's FunctionMapperService: `inferenceUrl.toString().equals("/grpc")`, nothing else.
         return inference_url == "/grpc"
-    if GRPC_URL_LOWERCASE in violations:
+    if rules.GRPC_URL_LOWERCASE in violations:
         return inference_url.strip().rstrip("/") == "/gRPC"
     return inference_url.strip().rstrip("/").lower() == "/grpc"
 
@@ -124,11 +102,11 @@ def _check_chart_url(issues: list[str], url: str, violations: Collection[str],
         issues.append("'helmChart' is not a valid URL")
         return
     # The URL is not echoed: it may carry registry credentials in its user-info part.
-    allowed = {"oci", "https", *(("http",) if CHART_HTTP_REFUSED in violations else ())}
+    allowed = {"oci", "https", *(("http",) if rules.CHART_REF_HTTP_REFUSED in violations else ())}
     if references == "helm":
         # NVIDIA's API takes http too at creation; its validator refuses it at deployment.
         allowed.update(NVIDIA_CREATION_SCHEMES)
-    if CHART_SCHEME_REFUSED in violations:
+    if rules.CHART_REF_SCHEME_REFUSED in violations:
         allowed.add(parts.scheme.lower())
     if parts.scheme.lower() not in allowed:
         shown = f"'{parts.scheme}'" if parts.scheme else "none"
@@ -184,39 +162,39 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
         issues.append("'name' is required and must not be empty")
     elif name is not None and len(name) > 128:
         issues.append("'name' must be at most 128 characters long")
-    elif name is not None and not NAME_RE.match(name) and NAME_INVALID_REFUSED not in violations:
+    elif name is not None and not NAME_RE.match(name) and rules.FN_NAME_INVALID_REFUSED not in violations:
         issues.append(
             f"'name' must match {NAME_PATTERN}: start with a letter or digit, then letters, digits, '-' or '_'"
         )
-    elif name is not None and NAME_VALID_ACCEPTED in violations and name != name.lower():
+    elif name is not None and rules.FN_NAME_VALID_ACCEPTED in violations and name != name.lower():
         issues.append("'name' must be lower case")
     inference_url = (req.inferenceUrl or "").strip()
     written_as_the_page = (req.inferenceURL or "").strip()
-    if written_as_the_page and behaviour.page_examples and EXAMPLE_GRPC_NOTE not in violations:
+    if written_as_the_page and behaviour.page_examples and rules.DOC_EXAMPLE_GRPC_NOTE not in violations:
         if inference_url and inference_url != written_as_the_page:
             issues.append("'inferenceUrl' and 'inferenceURL' (the docs' spelling of the same key) disagree")
         inference_url = inference_url or written_as_the_page
     if not inference_url:
         issues.append("'inferenceUrl' is required")
-    elif not inference_url.startswith("/") and EXAMPLE_CREATE_BODY in violations:
+    elif not inference_url.startswith("/") and rules.DOC_EXAMPLE_CREATE_BODY in violations:
         issues.append("'inferenceUrl' must start with '/'")
     elif any(ch.isspace() or ord(ch) < 32 for ch in inference_url):
         issues.append("'inferenceUrl' must be a URI path without spaces or control characters")
     _check_port(issues, "inferencePort", req.inferencePort)
 
     has_chart, has_service = _given(req.helmChart), _given(req.helmChartServiceName)
-    if has_chart != has_service and HELM_FIELDS_PAIRED not in violations:
+    if has_chart != has_service and rules.FN_HELM_FIELDS_PAIRED not in violations:
         issues.append("'helmChart' and 'helmChartServiceName' go together: give both or neither")
     if has_chart:
         for field in ("containerImage", "containerArgs", "containerEnvironment"):
-            if _given(getattr(req, field)) and HELM_NO_CONTAINER_FIELDS not in violations:
+            if _given(getattr(req, field)) and rules.FN_HELM_NO_CONTAINER_FIELDS not in violations:
                 issues.append(
                     f"'helmChart' cannot be combined with '{field}': a helm-based function gets its "
                     "containers from the chart"
                 )
         if not nvidia:
             _check_chart_url(issues, req.helmChart or "", violations, behaviour.chart_references)
-    paired_alone = HELM_FIELDS_PAIRED in violations and has_service
+    paired_alone = rules.FN_HELM_FIELDS_PAIRED in violations and has_service
     if not (_given(req.containerImage) or _given(req.models) or has_chart or paired_alone):
         issues.append("one of 'containerImage', 'models' or 'helmChart' is required")
 
@@ -247,7 +225,8 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
         "expectedStatusCode": 200,
     }
     # A given health object decides the check that gates ACTIVE; the mutant checks the default instead.
-    health = given_health if given_health is not None and HEALTH_GATES_ACTIVE not in violations else default_health
+    health = (given_health if given_health is not None and rules.FN_HEALTH_GATES_ACTIVE not in violations
+              else default_health)
     normalised = req.model_dump(exclude_none=True)
     normalised.update({
         "inferenceUrl": inference_url, "inferencePort": port, "health": health,
@@ -268,7 +247,7 @@ def function_version(req: CreateFunctionRequest, function_id: str, version_id: s
 
 
 def _default_inference_port(violations: Collection[str]) -> int:
-    return MUTANT_INFERENCE_PORT if INFERENCE_PORT_DEFAULT in violations else DEFAULT_INFERENCE_PORT
+    return MUTANT_INFERENCE_PORT if rules.FN_INFERENCE_PORT_DEFAULT in violations else DEFAULT_INFERENCE_PORT
 
 
 def _health_given(req: CreateFunctionRequest, inference_url: str, port: int, violations: Collection[str]
@@ -278,7 +257,7 @@ def _health_given(req: CreateFunctionRequest, inference_url: str, port: int, vio
     if req.health is None:
         return None
     given = req.health.model_dump()
-    if HEALTH_FIELDS_REQUIRED in violations:
+    if rules.FN_HEALTH_FIELDS_REQUIRED in violations:
         defaults = {"protocol": "gRPC" if is_grpc_url(inference_url, violations) else "HTTP",
                     "uri": DEFAULT_HEALTH_URI, "port": port, "timeout": DEFAULT_HEALTH_TIMEOUT,
                     "expectedStatusCode": 200}
@@ -304,7 +283,7 @@ def _check_health(issues: list[str], health: dict[str, Any]) -> None:
 
 def _nvidia_chart_url_problem(url: str, violations: Collection[str], behaviour: Behaviour) -> str | None:
     """NVIDIA's creation-time URL check, or, reading the documented form, this server's (in NVIDIA's words)."""
-    if CHART_SCHEME_REFUSED in violations:
+    if rules.CHART_REF_SCHEME_REFUSED in violations:
         return None  # the mutant takes any scheme, whoever words the refusals
     problem = nvidia_registry_url_problem(url)
     if problem or behaviour.chart_references == "helm":
@@ -321,7 +300,7 @@ def _instance_type_issue(spec: GpuSpecification, where: str, violations: Collect
         return None
     match = INSTANCE_TYPE_RE.match(instance_type)
     if match is None:
-        if MALFORMED_TYPE_REFUSED in violations:
+        if rules.ITYPE_MALFORMED_REFUSED in violations:
             return None
         return (f"'{where}.instanceType' value '{instance_type}' does not follow "
                 "<CSP>.GPU.<GPU>_<GPUs per node>x[.x<nodes>] (e.g. DGXC.GPU.L40S_1x, ON-PREM.GPU.B200_8x.x2)")
@@ -352,10 +331,10 @@ def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion,
     elif spec.minInstances < 0:
         issues.append(f"'{where}.minInstances' must not be negative")
     if (spec.minInstances is not None and spec.maxInstances is not None
-            and spec.minInstances > spec.maxInstances and MIN_LE_MAX not in violations):
+            and spec.minInstances > spec.maxInstances and rules.DEPLOY_MIN_LE_MAX not in violations):
         issues.append(f"'{where}.minInstances' must be less than or equal to 'maxInstances'")
     _check_concurrency(issues, where, spec.maxRequestConcurrency, violations)
-    if spec.helmValidationPolicy is not None and HELM_POLICY_VALIDATED not in violations:
+    if spec.helmValidationPolicy is not None and rules.DEPLOY_HELM_POLICY_VALIDATED not in violations:
         issues.extend(_helm_policy_issues(spec.helmValidationPolicy, f"{where}.helmValidationPolicy"))
     if spec.preferredOrder is not None and not 1 <= spec.preferredOrder <= 99:
         issues.append(f"'{where}.preferredOrder' must be between 1 and 99")
@@ -375,7 +354,8 @@ def _spec_issues(spec: GpuSpecification, where: str, function: FunctionVersion,
 
 
 def _check_concurrency(issues: list[str], where: str, value: int | None, violations: Collection[str]) -> None:
-    if value is not None and not 1 <= value <= MAX_REQUEST_CONCURRENCY and CONCURRENCY_BOUNDS not in violations:
+    if (value is not None and not 1 <= value <= MAX_REQUEST_CONCURRENCY
+            and rules.DEPLOY_MAX_CONCURRENCY_BOUNDS not in violations):
         issues.append(f"'{where}.maxRequestConcurrency' must be between 1 and {MAX_REQUEST_CONCURRENCY}")
 
 
@@ -408,7 +388,7 @@ def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id:
     if not specs:
         refuse(["'deploymentSpecifications' must list at least one GPU specification"])
     behaviour = behaviour or Behaviour()
-    if behaviour.page_examples and EXAMPLE_DEPLOY_BODY not in violations:
+    if behaviour.page_examples and rules.DOC_EXAMPLE_DEPLOY_BODY not in violations:
         # The page's override example has no instanceType: one GPU of the specification's gpu.
         for spec in specs:
             if not _given(spec.instanceType) and _given(spec.gpu):
@@ -432,7 +412,7 @@ def deployment(req: DeploymentRequest, function: FunctionVersion, deployment_id:
         raw["gpu"] = (spec.gpu or "").strip()
         raw["instanceType"] = (spec.instanceType or "").strip()
         # Recorded and answered back; like NVCF's API, the chart checks do not read it (see README).
-        policy = raw.pop("helmValidationPolicy", None) if HELM_POLICY_KEPT in violations else (
+        policy = raw.pop("helmValidationPolicy", None) if rules.DEPLOY_HELM_POLICY_KEPT in violations else (
             raw.get("helmValidationPolicy"))
         if isinstance(policy, dict) and isinstance(policy.get("name"), str):
             policy["name"] = canonical_policy_name(policy["name"])
@@ -468,7 +448,7 @@ def _count_issues(where: str, min_instances: int | None, max_instances: int | No
     if min_instances is not None and min_instances < 0:
         issues.append(f"'{where}.minInstances' must not be negative")
     if (min_instances is not None and max_instances is not None and min_instances > max_instances
-            and MIN_LE_MAX not in violations):
+            and rules.DEPLOY_MIN_LE_MAX not in violations):
         issues.append(f"'{where}.minInstances' must be less than or equal to 'maxInstances'")
     _check_concurrency(issues, where, concurrency, violations)
     return issues
@@ -562,7 +542,7 @@ def updated_specifications(req: UpdateDeploymentRequest, current: list[dict[str,
         # NVIDIA's PUT reads gpu and instanceType as read-only and compares backend and clusters as sent.
         fields = ("backend", "clusters") if ignored else _FIXED_FIELDS
         changes = _fixed_changes(update, raw, fields, given_only=not ignored)
-        if PUT_FIXED_FIELDS in violations:
+        if rules.DEPLOY_PUT_FIXED_FIELDS in violations:
             for field, value in _fixed_changes(update, raw, _FIXED_FIELDS, given_only=True):
                 raw[field] = value
         else:
@@ -599,7 +579,7 @@ def patched_specification(req: GpuSpecificationUpdate, raw: dict[str, Any], func
     refuse(_count_issues("gpuSpecification", merged_min, merged_max, concurrency, violations))
     new = dict(raw)
     changes = [] if ignored else _fixed_changes(req, raw, _FIXED_FIELDS, given_only=True)
-    if PATCH_FIXED_FIELDS in violations:
+    if rules.DEPLOY_PATCH_FIXED_FIELDS in violations:
         for field, value in _fixed_changes(req, raw, _FIXED_FIELDS, given_only=True):
             new[field] = value
     else:

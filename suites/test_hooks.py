@@ -78,12 +78,11 @@ def _names_hook_as_hook(chart: ChartRef) -> Callable[[str], str | None]:
 
 @pytest.mark.rule("HOOK-FORBIDDEN-KIND-IGNORED")
 @pytest.mark.case("hook-forbidden-kind")
-def test_hook_of_forbidden_kind_ignored(charts: ChartSet, expect: Expect, inspector: Any) -> None:
+def test_hook_of_forbidden_kind_ignored(chart: ChartRef, expect: Expect, inspector: Any) -> None:
     def check(deployed: DeployedFunction) -> tuple[str, str]:
         if inspector is None:
             return "deployed-conformant", "ACTIVE and answering: the hook's kind was not held against the chart"
         return "deployed-object-skipped", _no_hooks(inspector, "hook-forbidden-kind")
 
     # A refusal must name the hook as a hook, not the DaemonSet kind nor a name that contains "hook".
-    chart = charts["hook-forbidden-kind"]
     expect.deployed_or_refused(chart, offenders=["hook"], judge=_names_hook_as_hook(chart), check=check)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.plugin import ChartSet, Expect, variants
+from conformance.plugin import ChartRef, ChartSet, Expect, variants
 from suites._helpers import case_kinds
 
 
@@ -23,12 +23,12 @@ def test_forbidden_kind_refused(param: str, case: str, charts: ChartSet, expect:
 
 @pytest.mark.rule("KIND-LIST-REFUSED")
 @pytest.mark.case("kind-list")
-def test_kind_list_refused(charts: ChartSet, expect: Expect) -> None:
+def test_kind_list_refused(chart: ChartRef, expect: Expect) -> None:
     # NVIDIA's validator says "object 2 is not a valid Kubernetes type (does not implement metav1.Object)".
-    expect.refused(charts["kind-list"], offenders=["List", "metav1.Object", "not a valid Kubernetes type"])
+    expect.refused(chart, offenders=["List", "metav1.Object", "not a valid Kubernetes type"])
 
 
 @pytest.mark.rule("KIND-API-VERSION-REFUSED")
 @pytest.mark.case("apiversion-apps-v1beta1")
-def test_unsupported_api_version_refused(charts: ChartSet, expect: Expect) -> None:
-    expect.refused(charts["apiversion-apps-v1beta1"], offenders=["apps/v1beta1", "v1beta1"])
+def test_unsupported_api_version_refused(chart: ChartRef, expect: Expect) -> None:
+    expect.refused(chart, offenders=["apps/v1beta1", "v1beta1"])

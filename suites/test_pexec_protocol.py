@@ -20,8 +20,6 @@ pytestmark = pytest.mark.case("minimal-http")
 IN_PROGRESS = ("in-progress", "pending")
 # Not a whole number of seconds, each a way a client gets it wrong.
 NOT_NUMBERS = (("a word", "soon"), ("a fraction", "1.5"), ("a negative number", "-1"))
-# How long the call that holds the only instance takes; the second call's window is 1 s.
-HOLD_SECONDS = 10
 
 
 def _nvcf_status(reply: Reply, wanted: tuple[str, ...], what: str) -> str:
@@ -107,11 +105,13 @@ def test_unclaimed_call_is_504_and_cancelled(chart: ChartRef, functions: Functio
                                              expect: Expect) -> None:
     deployed = functions.deployed(chart, spec=functions.spec(chart, minInstances=1, maxInstances=1,
                                                              maxRequestConcurrency=1))
+    # How long the holding call takes (timeouts.busy_hold); the second call's window is 1 s.
+    hold = nvcf.target.timeout("busy_hold")
     holder, unclaimed = f"holder-{uuid.uuid4()}", f"unclaimed-{uuid.uuid4()}"
-    held = nvcf.pexec(deployed.function_id, echo_request("holds", delay_seconds=HOLD_SECONDS), poll_seconds=1,
+    held = nvcf.pexec(deployed.function_id, echo_request("holds", delay_seconds=hold), poll_seconds=1,
                       headers={MARK_HEADER: holder})
     if held.status_code != 202 or not held.request_id:
-        raise Nonconformant(f"a call that takes {HOLD_SECONDS} s came back without a 202 and NVCF-REQID inside a "
+        raise Nonconformant(f"a call that takes {hold:g} s came back without a 202 and NVCF-REQID inside a "
                             f"1-second poll window ({held.describe()})", "wrong-answer")
     started = time.monotonic()
     reply = nvcf.pexec(deployed.function_id, echo_request("unclaimed"), poll_seconds=1,
@@ -123,7 +123,7 @@ def test_unclaimed_call_is_504_and_cancelled(chart: ChartRef, functions: Functio
                                                                                        "was not answered 504")
         raise Nonconformant(f"a call no instance could take up {how}: {reply.describe()} after {waited:.1f} s",
                             "unexpected-http-status")
-    _finish(nvcf, held)
+    _finish(nvcf, held, hold)
     marks = probe_report(deployed.probe()).get("marks")
     if not isinstance(marks, list) or holder not in marks:
         raise ConformanceError(f"the mini-service's /probe lists no mark of the call that held it ({marks!r:.200}): "
@@ -135,13 +135,13 @@ def test_unclaimed_call_is_504_and_cancelled(chart: ChartRef, functions: Functio
     expect.observed("invocation-refused", f"504 after {waited:.1f} s; the call never reached the function")
 
 
-def _finish(nvcf: NvcfClient, held: Reply) -> None:
+def _finish(nvcf: NvcfClient, held: Reply, hold: float) -> None:
     """Poll the holding call to its answer, so the instance is free and has seen whatever it was sent."""
-    deadline = time.monotonic() + HOLD_SECONDS + nvcf.target.timeout("invoke")
+    deadline = time.monotonic() + hold + nvcf.target.timeout("invoke")
     reply = held
     while reply.status_code == 202:
         if time.monotonic() > deadline:
-            raise WaitTimeout(f"invocation {held.request_id} still pending after {HOLD_SECONDS} s and "
+            raise WaitTimeout(f"invocation {held.request_id} still pending after {hold:g} s and "
                               "timeouts.invoke; raise timeouts.invoke if the backend is slow")
-        reply = nvcf.pexec_status(str(held.request_id), poll_seconds=HOLD_SECONDS)
+        reply = nvcf.pexec_status(str(held.request_id), poll_seconds=max(1, round(hold)))
     EchoAnswer.of(reply.expect(200)).echoes("holds", reply)

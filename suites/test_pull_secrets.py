@@ -8,7 +8,7 @@ import pytest
 
 from conformance.client import Nonconformant
 from conformance.inspect import summary
-from conformance.plugin import ChartSet, Expect, ItemRecord, params_of
+from conformance.plugin import ChartRef, ChartSet, Expect, ItemRecord, params_of
 
 # Which pods belong to which workload kind in pull-secrets-all-pod-specs (by their name prefix).
 POD_PREFIX = {"Pod": "pull-pod", "Deployment": "mini-service", "ReplicaSet": "pull-replicaset",
@@ -53,9 +53,9 @@ def test_every_pod_gets_a_pull_secret(param: str, charts: ChartSet, deployed_fun
 
 @pytest.mark.rule("PULL-SECRETS-CHART-KEPT")
 @pytest.mark.case("pull-secrets-chart-provided")
-def test_chart_pull_secrets_kept(charts: ChartSet, deployed_function: Any, cluster: Any, expect: Expect,
+def test_chart_pull_secrets_kept(chart: ChartRef, deployed_function: Any, cluster: Any, expect: Expect,
                                  record: ItemRecord) -> None:
-    deployed_function(charts["pull-secrets-chart-provided"])
+    deployed_function(chart)
     pods = _pods(cluster, "pull-secrets-chart-provided", None)
     record.cluster_objects = pods
     missing = [summary(p) for p in pods
@@ -71,5 +71,5 @@ def test_chart_pull_secrets_kept(charts: ChartSet, deployed_function: Any, clust
 
 @pytest.mark.rule("PULL-SECRETS-PRIVATE-IMAGE")
 @pytest.mark.case("minimal-http")
-def test_private_image_without_chart_credentials(charts: ChartSet, expect: Expect) -> None:
-    expect.deployed(charts["minimal-http"])
+def test_private_image_without_chart_credentials(chart: ChartRef, expect: Expect) -> None:
+    expect.deployed(chart)

@@ -121,7 +121,7 @@ class Soak:
             "registry": {"address": reg.address, "username": reg.username, "password": reg.password},
             "kubeconfig": str(self.env["kubeconfig"]),
             "deployment": {"instance_type_grammar": True},
-            "timeouts": {"ready_delay": 5},
+            "timeouts": {"ready_delay": 5, "busy_hold": 4},
             "gpu_shapes": [{"gpu": n["gpuProduct"], "gpus_per_node": n["gpus"], "nodes": n["count"]}
                            for n in self.env.get("nodes") or [] if n.get("gpus")],
         }

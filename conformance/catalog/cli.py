@@ -1,4 +1,4 @@
-"""`nvcf-conformance list`: the rule inventory, with the tests that claim each rule.
+"""`nvcf-conformance list`: the rule inventory, with the tests that claim each rule; `list RULE`: its card.
 
 The point of the listing is to make gaps visible: a rule that no test claims shows `-` in TESTS and is
 counted in the summary, and a test that claims an unknown rule id is reported. `--doc` does the same for
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.catalog import schema
+from conformance.catalog.card import cards, render
 from conformance.catalog.doctrace import DocTrace, Row, gaps_now_in_catalog, load_doc_trace, planned_rules, shorten
 from conformance.catalog.load import REFUSAL_OUTCOMES, Catalog, Rule, load_catalog
 from conformance.catalog.scan import tests_by_rule
@@ -34,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Print every rule of the catalog: id, level, profiles, chart cases and the tests in suites/ "
             "that carry its marker (`-` when none does)."
         ),
+    )
+    parser.add_argument(
+        "rules", nargs="*", metavar="RULE",
+        help="print the card of each rule instead: statement, variants (case x param with overlay and twin), "
+             "tests, mutant and the reference code it switches, personality verdict, divergence",
     )
     parser.add_argument("--profile", choices=list(schema.PROFILES), help="only rules that list this profile")
     parser.add_argument("--level", type=str.upper, choices=list(schema.LEVELS), help="only rules of this level")
@@ -138,6 +144,13 @@ def run_list(args: argparse.Namespace) -> int:
     if args.doc:
         return run_doc(catalog, args)
     tests = with_derived_tests(catalog, tests_by_rule(args.suites))
+    if args.rules:
+        found = cards(catalog, args.rules, tests)
+        if args.json:
+            _emit(json.dumps([c.to_json() for c in found], indent=2, ensure_ascii=False))
+        else:
+            _emit("\n\n".join(render(c) for c in found))
+        return 0
     rules = select(catalog, args.profile, args.level)
     info = summary(rules, tests)
     unknown = sorted(set(tests) - set(catalog.ids()))

@@ -1,13 +1,12 @@
 """gRPC invocation through NVCF: KServe v2 ModelInfer and grpc.health.v1, with `function-id` metadata.
 
-The KServe v2 stubs are the mini-service's own generated modules (one copy in the repository); they
-are loaded from `sample-charts/images/mini-service` by putting that folder on `sys.path` once, here.
+The KServe v2 stubs are the mini-service's own generated modules (one copy in the repository), taken
+from the installed `mini_service` package (`make install` installs it beside the harness).
 """
 
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,20 +20,16 @@ import grpc
 from conformance.client.errors import TargetUnreachable
 from conformance.client.redact import Redactor
 from conformance.client.transcript import Transcript, clip
-from conformance.paths import SAMPLE_CHARTS
 from conformance.report.model import Exchange
 from conformance.target.config import TargetConfig
 
-STUBS_DIR = SAMPLE_CHARTS / "images" / "mini-service"
 # Codes that mean the call never reached anything that could judge it.
 _TRANSPORT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
 @cache
 def kserve() -> tuple[ModuleType, ModuleType]:
-    """(inference_v2_pb2, inference_v2_pb2_grpc) from the mini-service sources."""
-    if str(STUBS_DIR) not in sys.path:
-        sys.path.append(str(STUBS_DIR))
+    """(inference_v2_pb2, inference_v2_pb2_grpc) from the mini-service package."""
     from mini_service import inference_v2_pb2, inference_v2_pb2_grpc
 
     return inference_v2_pb2, inference_v2_pb2_grpc

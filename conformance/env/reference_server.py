@@ -1,7 +1,7 @@
 """The reference NVCF server as one more environment process (started by its CLI, never imported).
 
 The harness side of the project only knows an NVCF implementation through its API, so the
-environment runs `nvcf-conformance reference serve` as a separate process and reads back what it
+environment runs `nvcf-reference serve` (as `python -m reference`) as a separate process and reads back what it
 needs (address, tokens) from the files the server writes.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
-from conformance import __version__
 from conformance.env import process
 from conformance.env.local_registry import free_port
 from conformance.env.registry import RegistryEndpoint
 from conformance.errors import ConformanceError
+from conformance.paths import tool
 
 # The server reads the registry password from this variable: it never appears on a command line.
 PASSWORD_ENV = "NVCF_REFERENCE_REGISTRY_PASSWORD"
@@ -44,7 +44,7 @@ class ReferenceServer:
 
     def argv(self) -> list[str]:
         return [
-            sys.executable, "-m", "conformance.cli", "reference", "serve",
+            sys.executable, "-m", "reference", "serve",
             "--host", "127.0.0.1", "--port", "0",
             "--db", str(self.home / "nvcf.db"),
             "--tokens-file", str(self.tokens_file),
@@ -61,14 +61,14 @@ class ReferenceServer:
     def start(self, timeout: float = 60.0) -> dict[str, Any]:
         self.home.mkdir(parents=True, exist_ok=True)
         self.state_file.unlink(missing_ok=True)
-        env = {**os.environ, PASSWORD_ENV: self.registry.password}
+        # The server is told where the pinned helm is rather than finding the harness's folders itself.
+        env = {**os.environ, PASSWORD_ENV: self.registry.password, "NVCF_HELM": str(tool("helm"))}
         self._proc, self.record = process.start("reference-nvcf", self.argv(), self.home / "stdout.log", env)
         state = self._wait_state(timeout)
         tokens = self._tokens()
         info = {
             "implementation": "nvcf-conformance reference",
-            # The reference ships with the harness, so it carries the harness's version.
-            "version": __version__,
+            "version": state.get("version") or "unknown",
             "gateway": f"127.0.0.1:{state['port']}",
             "url": state["url"],
             "grpc": state.get("grpc") or f"127.0.0.1:{self.grpc_port}",

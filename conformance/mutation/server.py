@@ -52,7 +52,8 @@ class MutantServer:
             "kubeconfig": str(self.env.kubeconfig),
         }
         data["deployment"] = {"instance_type_grammar": True}  # the reference names types by the documented grammar
-        data["timeouts"] = {"ready_delay": 5}  # as the embedded target: its pods are ready within a second
+        # As the embedded target: its pods are ready within a second, its 504 comes as the window closes.
+        data["timeouts"] = {"ready_delay": 5, "busy_hold": 4}
         if shapes:
             data["gpu_shapes"] = shapes
             data["deployment"]["gpu"] = min(shapes, key=lambda s: s["gpus_per_node"])["gpu"]

@@ -1,10 +1,16 @@
 """The pytest plugin of the conformance harness: load with `pytest -p conformance.plugin suites/`.
 
-Options, markers, fixtures and hooks live in `plugin.py`; this module re-exports them because pytest
-looks for hooks and fixtures on the module named by `-p`.
+Split the way pytest splits its own plugins, one concern per module, each registered through
+`pytest_plugins` below:
+    selection     options, markers, the run context, collection checks, deselection by rule/case
+    recording     one result per item, the run's meta file, the janitor's sweep at the end
+    fixtures      target, clients, charts, functions, the cluster inspector
+    expectations  `expect`: outcome helpers bound to the test's rule and record
+This module only names them, and re-exports the types a suite annotates its arguments with.
 """
 
 from conformance.plugin.charts import ChartRef, ChartSet
+from conformance.plugin.expectations import Expect
 from conformance.plugin.functions import DeployedFunction, Functions
 from conformance.plugin.outcomes import (
     Observation,
@@ -15,34 +21,14 @@ from conformance.plugin.outcomes import (
     names_offender,
 )
 from conformance.plugin.params import params_of, variants
-from conformance.plugin.plugin import (
-    Expect,
-    _session_client,
-    chart,
-    charts,
-    cluster,
-    deployed_function,
-    expect,
-    functions,
-    grpc_chart,
-    grpc_invoker,
-    grpc_spelling,
-    inspector,
-    nvcf,
-    pytest_addoption,
-    pytest_collection_modifyitems,
-    pytest_configure,
-    pytest_pycollect_makeitem,
-    pytest_runtest_makereport,
-    pytest_sessionfinish,
-    pytest_sessionstart,
-    record,
-    rule,
-    run_context,
-    run_id,
-    target,
-)
 from conformance.plugin.results import ItemRecord
+
+pytest_plugins = (
+    "conformance.plugin.selection",
+    "conformance.plugin.recording",
+    "conformance.plugin.fixtures",
+    "conformance.plugin.expectations",
+)
 
 __all__ = [
     "ChartRef",
@@ -52,35 +38,11 @@ __all__ = [
     "Functions",
     "ItemRecord",
     "Observation",
-    "_session_client",
-    "chart",
-    "charts",
-    "cluster",
-    "deployed_function",
-    "expect",
     "expect_deployed",
     "expect_problem_details",
     "expect_refused",
     "expect_status",
-    "functions",
-    "grpc_chart",
-    "grpc_invoker",
-    "grpc_spelling",
-    "inspector",
     "names_offender",
-    "nvcf",
     "params_of",
-    "pytest_addoption",
-    "pytest_collection_modifyitems",
-    "pytest_configure",
-    "pytest_pycollect_makeitem",
-    "pytest_runtest_makereport",
-    "pytest_sessionfinish",
-    "pytest_sessionstart",
-    "record",
-    "rule",
-    "run_context",
-    "run_id",
-    "target",
     "variants",
 ]

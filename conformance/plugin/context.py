@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
-import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 from conformance.catalog import Catalog, load_catalog
 from conformance.charts import naming
 from conformance.paths import REPORTS
+from conformance.run_facts import Selection, command_line, new_run_id, rerun_argv
 from conformance.target.config import TargetConfig
 
 
@@ -29,6 +28,7 @@ class RunContext:
     charts_manifest: str | None
     rules: frozenset[str] = field(default_factory=frozenset)  # --rule selection (empty: all)
     cases: frozenset[str] = field(default_factory=frozenset)  # --case selection (empty: all)
+    settings: tuple[str, ...] = ()  # --set KEY=VALUE flags, as given (never secrets)
     needed_cases: set[str] = field(default_factory=set)  # chart cases of the selected items
     interrupted: bool = False
 
@@ -45,14 +45,11 @@ class RunContext:
         return self.results_dir / "run-meta.json"
 
     def rerun_command(self, rule_id: str, case: str | None) -> str:
-        parts = ["nvcf-conformance", "run", "--rule", rule_id]
-        if case:
-            parts += ["--case", case]
-        if self.target_config_path:
-            parts += ["--target-config", self.target_config_path]
-        for profile in sorted(self.claimed - {"core", "white-box"}):
-            parts += ["--profile", profile]
-        return " ".join(parts)
+        return command_line(rerun_argv(rule_id, case, self.claimed, self.target_config_path, self.settings))
+
+    @property
+    def selection(self) -> Selection:
+        return Selection(tuple(sorted(self.rules)), tuple(sorted(self.cases)))
 
 
 CONTEXT_KEY = pytest.StashKey[RunContext]()
@@ -65,11 +62,6 @@ def context(config: pytest.Config) -> RunContext:
         raise RuntimeError(
             "the nvcf-conformance plugin is not configured (load it with -p conformance.plugin)"
         ) from None
-
-
-def new_run_id() -> str:
-    """Unique enough for parallel runs on one backend: time plus randomness, a valid DNS label."""
-    return f"r{time.strftime('%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
 
 def choose_run_id(option: str | None, inherited: str | None) -> str:

@@ -32,6 +32,10 @@ def add_options(parser: pytest.Parser) -> None:
         help="run only the tests that use this sample-chart case (repeatable, or comma-separated)",
     )
     group.addoption(
+        "--set", dest="nvcf_settings", action="append", default=[], metavar="KEY=VALUE",
+        help="a target config key for this run (repeatable), above the file and the environment; not secrets",
+    )
+    group.addoption(
         "--run-id", dest="nvcf_run_id", default=None, metavar="ID",
         help="run id stamped into function names and chart labels (default: $NVCF_CONFORMANCE_RUN_ID or a new one)",
     )
@@ -45,6 +49,3 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
-def split_values(values: list[str]) -> list[str]:
-    """`--rule A,B --rule C` → [A, B, C]."""
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]

@@ -50,7 +50,7 @@ def names_offender(text: str, offenders: Iterable[str]) -> str | None:
     return None
 
 
-def _accept(rule: Rule, record: ItemRecord | None, outcome: str, detail: str) -> Observation:
+def accept(rule: Rule, record: ItemRecord | None, outcome: str, detail: str) -> Observation:
     if outcome not in rule.outcomes:
         raise Nonconformant(
             f"observed {outcome} ({detail}), which {rule.id} does not allow (conformant: {', '.join(rule.outcomes)})",
@@ -70,7 +70,7 @@ def _refusal(functions: Functions, rule: Rule, record: ItemRecord | None, outcom
     if named is None and judge is not None:
         raise Nonconformant(f"{outcome.replace('-', ' ')}, but the error does not name the offender ({wanted}) "
                             f"as {rule.id} requires: {short!r}", "refused-not-naming-offender")
-    observation = _accept(rule, record, outcome, f"{outcome}: names {named!r}: {short}" if named else
+    observation = accept(rule, record, outcome, f"{outcome}: names {named!r}: {short}" if named else
                           f"{outcome} (the error names none of {wanted}): {short or '(no reason given)'}")
     if record is not None:
         record.refusal = RefusalText(short, tuple(offenders), named)
@@ -119,7 +119,7 @@ def expect_refused(
         change = modified_check(deployed)
         # "only if modification will not break your chart": the modified chart must still answer.
         change += "; " + check_answers(deployed)
-        observation = _accept(rule, record, "deployed-modified-conformant", change)
+        observation = accept(rule, record, "deployed-modified-conformant", change)
         return Observation(observation.outcome, observation.detail, deployed)
     raise Nonconformant(
         f"the function reached ACTIVE with the violation inside ({' → '.join(deployed.watch.history)}); "
@@ -144,7 +144,7 @@ def expect_deployed(
     detail = f"ACTIVE after {' → '.join(deployed.watch.history)}"
     if answer:
         detail += "; " + check_answers(deployed)
-    observation = _accept(rule, record, "deployed-conformant", detail)
+    observation = accept(rule, record, "deployed-conformant", detail)
     return Observation(observation.outcome, observation.detail, deployed)
 
 
@@ -163,7 +163,7 @@ def expect_status(reply: Reply, rule: Rule, record: ItemRecord | None, *codes: i
     reply.expect(*codes)
     outcome = "http-204" if reply.status_code == 204 else "http-404" if reply.status_code == 404 else (
         "http-400" if reply.status_code == 400 else "http-2xx")
-    return _accept(rule, record, outcome, reply.describe())
+    return accept(rule, record, outcome, reply.describe())
 
 
 def expect_problem_details(reply: Reply, rule: Rule, record: ItemRecord | None) -> Observation:
@@ -177,7 +177,7 @@ def expect_problem_details(reply: Reply, rule: Rule, record: ItemRecord | None) 
     issues = problem.problems_with_shape(reply.status_code)
     if issues:
         raise Nonconformant(f"{reply.describe()}: not RFC 7807: {'; '.join(issues)}", "wrong-answer")
-    return _accept(rule, record, "problem-details", reply.describe())
+    return accept(rule, record, "problem-details", reply.describe())
 
 
 def expect_deployed_or_refused(
@@ -212,7 +212,7 @@ def expect_deployed_or_refused(
     deployed = settled
     answered = check_answers(deployed)
     outcome, detail = check(deployed) if check is not None else ("deployed-conformant", answered)
-    observation = _accept(rule, record, outcome, detail)
+    observation = accept(rule, record, outcome, detail)
     return Observation(observation.outcome, observation.detail, deployed)
 
 

@@ -257,6 +257,8 @@ def start_meta(ctx: RunContext, command: str) -> RunMeta:
         started_at=_now(),
         complete=False,
         command=command,
+        selection=ctx.selection.to_json(),
+        settings=list(ctx.settings),
     )
     write_meta(ctx.meta_file, meta)
     return meta

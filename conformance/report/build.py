@@ -23,7 +23,7 @@ from conformance.report.digest import REPORT_FILE
 from conformance.report.load import load_run
 from conformance.report.model import RunMeta
 from conformance.report.redact import SecretGuard
-from conformance.report.verdict import Selection
+from conformance.run_facts import Selection
 
 SUMMARY_FILE = "summary.html"
 JUNIT_FILE = "junit.xml"
@@ -104,7 +104,7 @@ def build_report(
     SecretLeakError before writing anything. `baseline`: a verified report document to compare with."""
     run, reruns = attempts.merge(load_run(results_dir, fallback_meta), Path(results_dir))
     ctx = build_context(
-        run, catalog or load_catalog(), secrets=secrets, selection=selection or Selection(),
+        run, catalog or load_catalog(), secrets=secrets, selection=selection,
         target_config=target_config, interrupted=interrupted, extra_incomplete=list(extra_incomplete),
     )
     ctx.reruns = reruns

@@ -17,12 +17,12 @@ from conformance.report.redact import Redactor
 from conformance.report.verdict import (
     ProfileVerdict,
     RuleOutcome,
-    Selection,
     claimed_profiles,
     exit_code,
     profile_verdicts,
     rule_outcomes,
 )
+from conformance.run_facts import Selection
 
 if TYPE_CHECKING:
     from conformance.report.diff import Diff
@@ -101,7 +101,8 @@ def build_context(
     interrupted: bool = False,
     extra_incomplete: list[str] | tuple[str, ...] = (),
 ) -> ReportContext:
-    selection = selection or Selection()
+    # Without one given, what the run itself recorded it was limited to.
+    selection = selection if selection is not None else Selection.from_json(run.meta.selection)
     incomplete = list(run.incomplete_reasons)
     if interrupted:
         incomplete.insert(0, "the run was interrupted (Ctrl-C or a signal)")

@@ -116,7 +116,10 @@ class RunMeta:
     finished_at: str | None = None
     complete: bool = True  # False when the run was interrupted or aborted
     charts: dict[str, dict[str, Any]] = field(default_factory=dict)  # case id → {chart, version, digest, helmChart}
-    command: str = ""  # how the run was started
+    command: str = ""  # how the run was started (shown to people; never parsed back)
+    # What the run was limited to, as {rules: [...], cases: [...]} (empty lists: the full catalog).
+    selection: dict[str, list[str]] = field(default_factory=dict)
+    settings: list[str] = field(default_factory=list)  # the run's `--set KEY=VALUE` flags (never secrets)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from conformance import run_facts
 from conformance.report.context import ReportContext
 from conformance.report.model import TestResult
 
@@ -32,16 +33,7 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 def rerun_argv(ctx: ReportContext, result: TestResult) -> list[str]:
     """`nvcf-conformance` arguments that rerun just this item's rule and case with the run's profiles."""
-    argv = ["run"]
-    for profile in ctx.claimed:
-        if profile != "core":
-            argv += ["--profile", profile]
-    argv += ["--rule", result.rule_id]
-    if result.case:
-        argv += ["--case", result.case]
-    if ctx.target_config:
-        argv += ["--target-config", ctx.target_config]
-    return argv
+    return run_facts.rerun_argv(result.rule_id, result.case, ctx.claimed, ctx.target_config, ctx.meta.settings)
 
 
 def _comment(text: str) -> str:
@@ -129,7 +121,7 @@ def bundle(ctx: ReportContext, result: TestResult) -> dict[str, bytes]:
         "outcome": result.outcome,
         "message": result.message,
         "chart": chart,
-        "rerun": shlex.join(["nvcf-conformance", *argv]),
+        "rerun": run_facts.command_line(argv),
         "plugin_rerun": result.rerun,
         **({"attempts": [a.to_dict() for a in result.attempts]} if result.attempts else {}),
     }

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from conformance.catalog.load import Catalog
 from conformance.report.model import FLAKY, TestResult, Verdict
+from conformance.run_facts import Selection
 
 ROLLUP_ORDER: tuple[str, ...] = ("FAIL", "XFAIL", FLAKY, "ERROR", "XPASS", "PASS", "SKIP")  # item statuses
 NOT_RUN = "NOT-RUN"
@@ -71,17 +72,6 @@ def rollup(statuses: Iterable[str], unreported: int = 0) -> str:
         if status in present:
             return status
     return NOT_RUN
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What a run was limited to (`--rule`, `--case`); empty means the full catalog."""
-
-    rules: tuple[str, ...] = ()
-    cases: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.rules or self.cases)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,9 @@ ERROR), 2 a report unreadable or tampered (both are verified first: only sealed 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import os
-import re
-import secrets
 import shlex
 import shutil
 import sys
@@ -38,6 +35,7 @@ from typing import TextIO
 
 from conformance import __version__
 from conformance.catalog import schema
+from conformance.charts import naming
 from conformance.errors import ConfigError, ConformanceError
 from conformance.paths import REPORTS, ROOT
 from conformance.report import diff, diff_text, digest
@@ -45,15 +43,16 @@ from conformance.report.build import BuiltReport, build_report
 from conformance.report.load import COLLECTED_GLOB, LEFTOVERS_GLOB, META_FILE, RESULTS_GLOB, load_results
 from conformance.report.model import ATTEMPT_DIR, FLAKY, GRPC_FACT_FILE, RERUNS_FILE, RunMeta
 from conformance.report.repro import RERUN_JSON
-from conformance.report.verdict import INCOMPLETE, Selection, verdict_status
+from conformance.report.verdict import INCOMPLETE, verdict_status
 from conformance.report.verify import verify_report
 from conformance.run import credentials, rerun
 from conformance.run.pytest_runner import PYTEST_TESTS_FAILED, pytest_command, run_pytest
+from conformance.run_facts import Selection, new_run_id, split_values
+from conformance.target.config import parse_settings
 
 DEFAULT_PLUGIN = "conformance.plugin"
 RESULTS_SUBDIR = "results"
 CHARTS_FILE = "charts.json"  # the plugin's record of the charts it pushed for the run (plugin/charts.py)
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def default_suites() -> Path:
@@ -71,10 +70,6 @@ def default_reports() -> Path:
     return REPORTS if (ROOT / "pyproject.toml").exists() else Path.cwd() / "reports"
 
 
-def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
 def _workers(value: str) -> str:
     if value == "auto" or (value.isdigit() and int(value) >= 0):
         return value
@@ -86,14 +81,14 @@ def io_workers(cpus: int | None = None) -> int:
     return min(8, max(4, 2 * (cpus or os.cpu_count() or 1)))
 
 
-def resolve_workers(given: str | None, target_config: Path | None) -> str:
+def resolve_workers(given: str | None, target_config: Path | None, settings: Sequence[str] = ()) -> str:
     """-n if given, else the target's `run.workers` (NVCF_WORKERS); `auto` becomes `io_workers()`."""
     value = given
     if value is None:
         try:
             from conformance.target.config import load_target
 
-            value = str(load_target(target_config)["run.workers"])
+            value = str(load_target(target_config, overrides=parse_settings(settings))["run.workers"])
         except ConformanceError:
             value = "auto"  # the run itself reports a broken configuration, with its cause
         try:
@@ -101,6 +96,25 @@ def resolve_workers(given: str | None, target_config: Path | None) -> str:
         except argparse.ArgumentTypeError as exc:
             raise ConfigError(f"run.workers (NVCF_WORKERS): {exc}") from None
     return str(io_workers()) if value == "auto" else value
+
+
+def capped_workers(workers: str, items: int | None) -> str:
+    """No more workers than items (none at all for one: xdist's start costs more than it saves)."""
+    if items is None or not workers.isdigit() or int(workers) == 0:
+        return workers
+    wanted = min(int(workers), items)
+    return str(wanted) if wanted > 1 else "0"
+
+
+def selected_items(selection: Selection) -> int | None:
+    """At most how many items a --rule/--case selection holds (the catalog's variants); None: the whole run."""
+    if not selection:
+        return None
+    from conformance.catalog import load_catalog
+
+    return sum(1 for rule in load_catalog() if not selection.rules or rule.id in selection.rules
+               for variant in rule.variants() or [None]
+               if not selection.cases or (variant is not None and variant.case in selection.cases)) or 1
 
 
 def _reruns(value: str) -> int:
@@ -142,6 +156,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--rule", action="append", default=[], metavar="ID", help="only this rule (repeatable)")
     run.add_argument("--case", action="append", default=[], metavar="ID", help="only this chart case (repeatable)")
     run.add_argument("--target-config", type=Path, metavar="FILE", help="target config (YAML) of the implementation")
+    run.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                     help="a target config key, above the file and the environment (repeatable), e.g. "
+                             "nvcf.gateway=HOST:PORT; "
+                             "secrets are refused here: give them through the environment or the file")
     run.add_argument("--run-id", metavar="ID", help="run id (default: UTC time + random suffix)")
     run.add_argument("-n", dest="workers", type=_workers, metavar="N",
                      help="parallel workers (pytest-xdist); default: run.workers of the target, auto = 2 per CPU, 4-8")
@@ -311,9 +329,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     target_config = args.target_config.resolve() if args.target_config else None
     if target_config is not None and not target_config.is_file():
         raise ConfigError(f"{args.target_config}: the target config file does not exist")
-    run_id = args.run_id or new_run_id()
-    if not _RUN_ID.match(run_id):
-        raise ConfigError(f"--run-id {run_id!r}: use 1-64 letters, digits, '.', '_' or '-' (it names folders)")
+    # The same rule as the plugin's: a run id names folders, object names and label values.
+    run_id = naming.run_id(args.run_id) if args.run_id else new_run_id()
+    selection = Selection(split_values(args.rule), split_values(args.case))
+    parse_settings(args.settings)  # a wrong --set is one line now, not a pytest usage error later
     report_dir = (args.report_dir or default_reports() / run_id).resolve()
     results_dir = report_dir / RESULTS_SUBDIR
     # Read before anything is cleared: the baseline may be the previous report in this very folder.
@@ -322,15 +341,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if manifest is None and (report_dir / "charts.json").is_file():
         manifest = report_dir / "charts.json"
     _clear_results(results_dir)
-    setup_problem = None if args.no_preflight else _preflight(target_config, run_id, results_dir, manifest)
-    workers = resolve_workers(args.workers, target_config)
+    setup_problem = None if args.no_preflight else _preflight(target_config, run_id, results_dir, manifest,
+                                                              args.settings)
+    workers = resolve_workers(args.workers, target_config, args.settings)
+    # A chosen -n stands; the default shrinks to what a selection (or a rerun) has items for.
+    selected = selected_items(selection) if args.workers is None else None
 
     def command_for(results: Path, items: list[str] | None = None) -> list[str]:
-        # A rerun of a few items needs no more workers than it has items.
-        n = str(min(int(workers), len(items))) if items and workers.isdigit() and int(workers) else workers
+        n = capped_workers(workers, len(items) if items else selected)
         return pytest_command(
             suites, plugin=args.plugin, run_id=run_id, results_dir=results, profiles=args.profile,
-            rules=args.rule, cases=args.case, target_config=target_config,
+            rules=args.rule, cases=args.case, target_config=target_config, settings=args.settings,
             charts_manifest=manifest.resolve() if manifest else None, workers=n, extra=args.pytest_args,
             items=items or (),
         )
@@ -341,12 +362,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     fallback = RunMeta(run_id=run_id, harness_version=__version__, implementation="unknown",
                        implementation_version="unknown", profiles=tuple(args.profile), target={},
                        started_at=datetime.now(UTC).isoformat(timespec="seconds"), complete=False,
-                       command=shlex.join(cmd[1:]))
+                       command=shlex.join(cmd[1:]), selection=selection.to_json())
     if setup_problem is not None:
         # One line says what to fix; the report says the same and judges nothing.
         print(f"nvcf-conformance: error: {setup_problem}", file=sys.stderr)
         built = build_report(results_dir, report_dir, secrets=credentials.collect(target_config),
-                             selection=Selection(_split(args.rule), _split(args.case)), target_config=target_config,
+                             selection=selection, target_config=target_config,
                              extra_incomplete=[setup_problem], fallback_meta=fallback, baseline=baseline)
         _print_outcome(built)
         return 2
@@ -360,7 +381,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         interrupted = plan.interrupted
     built = build_report(
         results_dir, report_dir, secrets=credentials.collect(target_config),
-        selection=Selection(_split(args.rule), _split(args.case)), target_config=target_config,
+        selection=selection, target_config=target_config,
         interrupted=interrupted, extra_incomplete=problems, fallback_meta=fallback, baseline=baseline,
     )
     _print_outcome(built)
@@ -369,11 +390,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return built.exit_code
 
 
-def _preflight(target_config: Path | None, run_id: str, results_dir: Path, manifest: Path | None) -> str | None:
+def _preflight(target_config: Path | None, run_id: str, results_dir: Path, manifest: Path | None,
+               settings: Sequence[str]) -> str | None:
     """The set-up problem that makes this run pointless, in one line, or None."""
     from conformance.preflight.cli import run_preflight
 
-    failed = run_preflight(target_config, run_id, results_dir, manifest)
+    failed = run_preflight(target_config, run_id, results_dir, manifest, settings=settings)
     if failed is None:
         return None
     return f"preflight: {failed.name}: {failed.detail}" + (f" — {failed.fix}" if failed.fix else "")
@@ -382,41 +404,14 @@ def _preflight(target_config: Path | None, run_id: str, results_dir: Path, manif
 # ── report ───────────────────────────────────────────────────────────────────────────────────────
 
 
-def selection_from_command(command: str) -> Selection:
-    """The --rule/--case values of a recorded command line (the plugin records how the run started)."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return Selection()
-    found: dict[str, list[str]] = {"--rule": [], "--case": []}
-    for index, word in enumerate(words):
-        name, eq, value = word.partition("=")
-        if name in found:
-            if eq:
-                found[name].append(value)
-            elif index + 1 < len(words):
-                found[name].append(words[index + 1])
-    return Selection(_split(found["--rule"]), _split(found["--case"]))
-
-
-def _split(values: Sequence[str] | None) -> tuple[str, ...]:
-    """`--rule A,B --rule C` → (A, B, C), as the plugin reads them."""
-    return tuple(item.strip() for value in values or () for item in value.split(",") if item.strip())
-
-
 def cmd_report_build(args: argparse.Namespace) -> int:
     results_dir: Path = args.results_dir
     if not results_dir.is_dir():
         raise ConformanceError(f"{results_dir}: no such results folder")
     out = args.out or (results_dir.parent if results_dir.resolve().name == RESULTS_SUBDIR else results_dir)
-    if args.rule is None and args.case is None:
-        meta_file = results_dir / META_FILE
-        command = ""
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            command = str(json.loads(meta_file.read_text()).get("command") or "")
-        selection = selection_from_command(command)
-    else:
-        selection = Selection(_split(args.rule), _split(args.case))
+    # Without --rule/--case, the selection the run recorded in its meta file.
+    selection = None if args.rule is None and args.case is None else Selection(split_values(args.rule),
+                                                                                split_values(args.case))
     target_config = args.target_config.resolve() if args.target_config else None
     baseline = diff.load_report(args.baseline, "--baseline") if args.baseline else None
     built = build_report(results_dir, out, secrets=credentials.collect(target_config), selection=selection,

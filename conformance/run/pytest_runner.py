@@ -21,6 +21,16 @@ from types import FrameType
 # pytest's own exit codes (pytest.ExitCode), spelled out so a reader of the CLI sees the mapping.
 PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_INTERNAL, PYTEST_USAGE, PYTEST_NO_TESTS = range(6)
 
+# The suites load only the plugins they use (the harness's and xdist): every other installed plugin would
+# be imported again by each worker (hypothesis and schemathesis alone take ~4 s per process here).
+# NVCF_PYTEST_AUTOLOAD=1 loads them all again, for `-- PYTEST_ARGS` that rely on one.
+AUTOLOAD_ENV = "NVCF_PYTEST_AUTOLOAD"
+
+
+def _autoload() -> bool:
+    return os.environ.get(AUTOLOAD_ENV) == "1"
+
+
 PYTEST_PROBLEMS = {
     PYTEST_INTERRUPTED: "pytest stopped early (interrupted, or errors while collecting the suites)",
     PYTEST_INTERNAL: "pytest had an internal error (a harness defect)",
@@ -53,6 +63,7 @@ def pytest_command(
     rules: Sequence[str] = (),
     cases: Sequence[str] = (),
     target_config: Path | None = None,
+    settings: Sequence[str] = (),
     charts_manifest: Path | None = None,
     workers: str | None = None,
     extra: Sequence[str] = (),
@@ -60,6 +71,7 @@ def pytest_command(
 ) -> list[str]:
     """The pytest command of a run; `items` (pytest node ids, see rerun.py) replace the whole suites."""
     cmd = [sys.executable, "-m", "pytest", *(items or [str(suites)]), "-p", plugin,
+           *(() if _autoload() else ("-p", "xdist.plugin")),
            "--run-id", run_id, "--results-dir", str(results_dir)]
     for profile in profiles:
         cmd += ["--profile", profile]
@@ -69,6 +81,8 @@ def pytest_command(
         cmd += ["--case", case]
     if target_config is not None:
         cmd += ["--target-config", str(target_config)]
+    for setting in settings:
+        cmd += ["--set", setting]
     if charts_manifest is not None:
         cmd += ["--charts-manifest", str(charts_manifest)]
     if workers is not None:
@@ -97,6 +111,9 @@ def run_pytest(cmd: Sequence[str], env: dict[str, str] | None = None) -> PytestR
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     proc: subprocess.Popen[bytes] | None = None
     try:
+        env = dict(os.environ if env is None else env)
+        if not _autoload():
+            env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         proc = subprocess.Popen(list(cmd), env=env, process_group=0)
         children.append(proc)
         if signals_seen:  # interrupted while starting

@@ -6,7 +6,8 @@ Layers, lowest first; a later layer replaces single keys of an earlier one:
        names an NVCF endpoint
     2. a YAML file (`--target-config`)
     3. environment variables (`NVCF_GATEWAY_ADDR`, `NVCF_TOKEN`, ... see `KEYS`)
-    4. explicit overrides (the CLI passes its flags as a dict, dotted keys or nested)
+    4. flags: `run --set KEY=VALUE` / `preflight --set` (any key but a secret; `parse_settings`), given
+       to the loader as overrides, dotted keys or nested
 
 Every key is declared once in `KEYS` with its type, environment variable, default and meaning, so the
 loader, the error messages, `redacted()` and the docs cannot drift apart. A wrong value is one
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,12 @@ KEYS: Mapping[str, Key] = {
         "float", "NVCF_READY_DELAY", 20.0,
         "how long the mini-service stays unready in the readiness-gating tests: long enough that an early ACTIVE "
         "is seen before it ends (the embedded environment, which polls within a second, uses 5)",
+    ),
+    "timeouts.busy_hold": Key(
+        "float", "NVCF_BUSY_HOLD", 10.0,
+        "how long the call that keeps the only instance busy takes in the unclaimed-call (504) test: long enough "
+        "that the second call's 1-s window closes and its 504 arrives before the instance frees (the embedded "
+        "environment, which answers 504 as the window closes, uses 4)",
     ),
     "timeouts.cluster": Key("float", "NVCF_TIMEOUT_CLUSTER", 120.0, "waiting for cluster objects (white-box)"),
 }
@@ -376,6 +383,28 @@ def file_layer(path: str | Path) -> dict[str, Any]:
     return flatten(data, str(path))
 
 
+def parse_settings(pairs: Sequence[str] | None) -> dict[str, str]:
+    """`--set KEY=VALUE` flags → {key: value}, the top layer of a target config.
+
+    Secret keys are refused: a command line is visible to every process of the machine and is recorded
+    in the run's meta file, so tokens and passwords come from the environment or the file.
+    """
+    settings: dict[str, str] = {}
+    for pair in pairs or ():
+        key, eq, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or not key:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. nvcf.gateway=127.0.0.1:8080")
+        spec = KEYS.get(key)
+        if spec is None:
+            raise ConfigError(f"--set {key}: not a target config key (see KEYS in conformance/target/config.py)")
+        if spec.secret:
+            raise ConfigError(f"--set {key}: a secret is not taken from the command line; set ${spec.env} "
+                              "or put it in the target config file")
+        settings[key] = value.strip()
+    return settings
+
+
 def env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Values from the environment and, per key, the variable that gave it."""
     values: dict[str, Any] = {}
@@ -432,6 +461,8 @@ def embedded_layer(load_state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     # Its pods are ready within a second of creation and its status is polled from 0.2 s on: an ACTIVE
     # before the mini-service is ready shows within a 5 s readiness delay.
     values["timeouts.ready_delay"] = 5.0
+    # It answers a call no instance takes up with 504 as the call's 1-s window closes.
+    values["timeouts.busy_hold"] = 4.0
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -455,7 +486,7 @@ def load_target(
     layers.append(("env", env_values))
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
-        layers.append(("overrides", flatten(given, "override")))
+        layers.append(("--set", flatten(given, "--set")))
 
     if not any(_names_endpoint(values) for _, values in layers):
         if load_state is None:

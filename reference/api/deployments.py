@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from reference import validation
+from reference import rules, validation
 from reference.api.common import (
     Services,
     find_version,
@@ -45,15 +45,6 @@ log = logging.getLogger("reference.deployments")
 router = APIRouter(prefix="/v2/nvcf/deployments", tags=["deployments"])
 PATH = "/functions/{function_id}/versions/{version_id}"
 M = TypeVar("M", bound=BaseModel)
-# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
-REDEPLOY_REFUSED = "DEPLOY-REDEPLOY-REFUSED"  # deploying a deployed version answers its deployment
-LIFECYCLE_DEPLOY = "LIFECYCLE-DEPLOY"  # a new deployment starts DEGRADED instead of DEPLOYING
-LIFECYCLE_UNDEPLOY = "LIFECYCLE-UNDEPLOY"  # removing a deployment is refused (only deleting the version works)
-OVER_ERROR_REFUSED = "DEPLOY-OVER-ERROR-REFUSED"  # deploying over an ERROR deployment replaces it
-GET_ECHOES_SPEC = "DEPLOY-GET-ECHOES-SPEC"  # a deployment GET leaves `configuration` out of its specifications
-DELETE_GRACEFUL = "DEPLOY-DELETE-GRACEFUL"  # removing a deployment with graceful=true is refused
-PUT_UPDATES_COUNTS = "DEPLOY-PUT-UPDATES-COUNTS"  # PUT answers the new counts but keeps the old ones
-PATCH_UPDATES_COUNTS = "DEPLOY-PATCH-UPDATES-COUNTS"  # PATCH answers the new counts but keeps the old ones
 
 
 async def _parse(request: Request, model: type[M]) -> M:
@@ -79,9 +70,9 @@ async def create_deployment(
     async with svc.lifecycle.lock(version_id):
         row = find_version(svc.store, function_id, version_id)
         existing = svc.store.get_deployment(version_id)
-        if existing is not None and REDEPLOY_REFUSED in svc.config.violations:
+        if existing is not None and rules.DEPLOY_REDEPLOY_REFUSED in svc.config.violations:
             return JSONResponse({"deployment": deployment_dto(row, existing, svc.config.nca_id)})
-        if existing is not None and row.status == "ERROR" and OVER_ERROR_REFUSED in svc.config.violations:
+        if existing is not None and row.status == "ERROR" and rules.DEPLOY_OVER_ERROR_REFUSED in svc.config.violations:
             await svc.lifecycle.undeploy(row.version, existing.deployment)  # the mutant replaces it silently
             row, existing = find_version(svc.store, function_id, version_id), None
         if row.status != "INACTIVE" or existing is not None:
@@ -98,7 +89,7 @@ async def create_deployment(
         if issues and svc.config.behaviour.refusal_texts == "nvidia":
             raise _nvidia_refusal(issues)
         refuse_issues(issues, "the deployment was refused")
-        first = "DEGRADED" if LIFECYCLE_DEPLOY in svc.config.violations else "DEPLOYING"
+        first = "DEGRADED" if rules.LIFECYCLE_DEPLOY in svc.config.violations else "DEPLOYING"
         dep_row = await svc.lifecycle.deploy(row.version, deployment, status=first)
         fresh = svc.store.get_version(function_id, version_id) or row
         return JSONResponse({"deployment": deployment_dto(fresh, dep_row, svc.config.nca_id)})
@@ -145,7 +136,7 @@ async def get_deployment(
 def _echo(svc: Services, row: FunctionRow, dep: DeploymentRow) -> dict[str, Any]:
     """The deployment as its GET answers it: every specification as accepted, `configuration` included."""
     dto = deployment_dto(row, dep, svc.config.nca_id)
-    if GET_ECHOES_SPEC in svc.config.violations:
+    if rules.DEPLOY_GET_ECHOES_SPEC in svc.config.violations:
         for spec in dto["deploymentSpecifications"]:
             spec.pop("configuration", None)
     return dto
@@ -194,7 +185,7 @@ async def update_deployment(
         current = [dict(spec.raw) for spec in dep.deployment.specifications]
         new = validation.updated_specifications(body, current, row.version, svc.config.violations,
                                                  svc.config.behaviour)
-        answered = _store_update(svc, dep, new, keep=PUT_UPDATES_COUNTS in svc.config.violations)
+        answered = _store_update(svc, dep, new, keep=rules.DEPLOY_PUT_UPDATES_COUNTS in svc.config.violations)
         log.info("function %s version %s: deployment %s updated by PUT", function_id, version_id,
                  dep.deployment.deployment_id)
         return JSONResponse({"deployment": deployment_dto(row, answered, svc.config.nca_id)})
@@ -233,7 +224,7 @@ async def update_gpu_specification(
             raise Problem(404, f"deployment {deployment_id} has no GPU specification {gpu_specification_id}")
         specs[at] = validation.patched_specification(body, specs[at], row.version, svc.config.violations,
                                                      svc.config.behaviour)
-        _store_update(svc, dep, specs, keep=PATCH_UPDATES_COUNTS in svc.config.violations)
+        _store_update(svc, dep, specs, keep=rules.DEPLOY_PATCH_UPDATES_COUNTS in svc.config.violations)
         log.info("deployment %s: GPU specification %s updated", deployment_id, gpu_specification_id)
         return JSONResponse({"gpuSpecification": specs[at]})
 
@@ -259,9 +250,9 @@ async def delete_deployment(
         dep = svc.store.get_deployment(version_id)
         if dep is None:
             raise Problem(404, f"function {function_id} version {version_id} is not deployed")
-        if LIFECYCLE_UNDEPLOY in svc.config.violations:
+        if rules.LIFECYCLE_UNDEPLOY in svc.config.violations:
             raise Problem(409, "removing a deployment is not supported here; delete the function version instead")
-        if graceful and DELETE_GRACEFUL in svc.config.violations:
+        if graceful and rules.DEPLOY_DELETE_GRACEFUL in svc.config.violations:
             raise Problem(400, "Invalid request: graceful removal is not supported here; remove the deployment "
                                "without graceful=true")
         try:

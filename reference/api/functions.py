@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from reference import validation
+from reference import rules, validation
 from reference.api.common import (
     Services,
     find_version,
@@ -35,22 +35,15 @@ from reference.store import FunctionRow
 log = logging.getLogger("reference.functions")
 router = APIRouter(prefix="/v2/nvcf", tags=["functions"])
 VISIBILITIES = ("authorized", "private", "public")
-# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
-CREATE_HELM = "FN-CREATE-HELM"  # helmChartServiceName is not echoed back
-NEW_VERSION_SAME_ID = "FN-NEW-VERSION-SAME-ID"  # a new version lands under a new function id
-VERSION_DELETE = "FN-VERSION-DELETE"  # deleting a version answers 200 with a body, not 204
-VERSION_DELETED_GONE = "FN-VERSION-DELETED-GONE"  # a deleted version can still be fetched
-PROBLEM_DETAILS = "FN-ERROR-PROBLEM-DETAILS"  # an unknown version's 404 is plain JSON, no problem document
-LIST_FUNCTIONS = "API-LIST-FUNCTIONS"  # the list endpoints keep listing deleted versions
 
 
 def _with_deleted(svc: Services) -> bool:
-    return LIST_FUNCTIONS in svc.config.violations
+    return rules.API_LIST_FUNCTIONS in svc.config.violations
 
 
 def _dto(svc: Services, row: FunctionRow) -> dict[str, object]:
     dto = function_dto(row, svc.store.get_deployment(row.version.version_id), svc.config.nca_id)
-    if CREATE_HELM in svc.config.violations:
+    if rules.FN_CREATE_HELM in svc.config.violations:
         dto.pop("helmChartServiceName", None)
     return dto
 
@@ -65,7 +58,7 @@ async def _register(svc: Services, request: Request, function_id: str) -> JSONRe
                                           svc.config.behaviour)
     # The FN-HELM-FIELDS-PAIRED mutant accepts half a helm function: no chart check could pass it.
     unpaired = bool(version.helm_chart) != bool(version.helm_chart_service_name)
-    if not (unpaired and validation.HELM_FIELDS_PAIRED in svc.config.violations):
+    if not (unpaired and rules.FN_HELM_FIELDS_PAIRED in svc.config.violations):
         await _deployer_accepts(svc, version)
     row = svc.store.add_version(version)
     log.info("registered function %s version %s (%s)", version.function_id, version.version_id,
@@ -137,7 +130,7 @@ async def create_version(
     svc = services(request)
     if not svc.store.versions_of(function_id):
         raise Problem(404, f"there is no function {function_id}")
-    if NEW_VERSION_SAME_ID in svc.config.violations:
+    if rules.FN_NEW_VERSION_SAME_ID in svc.config.violations:
         function_id = str(uuid.uuid4())
     return await _register(svc, request, function_id)
 
@@ -171,7 +164,8 @@ async def get_version(
     include_secrets: Annotated[bool, Query(alias="includeSecrets")] = False,
 ) -> Response:
     svc = services(request)
-    if PROBLEM_DETAILS in svc.config.violations and svc.store.get_version(function_id, version_id) is None:
+    if (rules.FN_ERROR_PROBLEM_DETAILS in svc.config.violations
+            and svc.store.get_version(function_id, version_id) is None):
         return JSONResponse({"error": "not found"}, status_code=404)
     return JSONResponse({"function": _dto(svc, find_version(svc.store, function_id, version_id))})
 
@@ -191,7 +185,7 @@ async def delete_version(
         row = find_version(svc.store, function_id, version_id)
         deployment = svc.store.get_deployment(version_id)
         if deployment is None:
-            if VERSION_DELETED_GONE not in svc.config.violations:
+            if rules.FN_VERSION_DELETED_GONE not in svc.config.violations:
                 svc.store.mark_deleted(version_id)
         else:
             try:
@@ -199,6 +193,6 @@ async def delete_version(
             except Exception as exc:
                 raise Problem(502, f"removing the deployment of the version failed: {exc}") from exc
     log.info("deleted function %s version %s", function_id, version_id)
-    if VERSION_DELETE in svc.config.violations:
+    if rules.FN_VERSION_DELETE in svc.config.violations:
         return JSONResponse({"function": {"id": function_id, "versionId": version_id, "status": "DELETED"}})
     return Response(status_code=204)

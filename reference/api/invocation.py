@@ -29,6 +29,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
+from reference import rules
 from reference.api.common import services
 from reference.auth import Principal, authorize, require
 from reference.config import MAX_POLL_SECONDS, STREAMING_POLL_SECONDS, Behaviour
@@ -42,22 +43,6 @@ from reference.store import FunctionRow, InvocationRow, Store
 log = logging.getLogger("reference.invocation")
 router = APIRouter(prefix="/v2/nvcf/pexec", tags=["invocation"])
 EXPOSED = "NVCF-REQID, NVCF-STATUS, NVCF-POLL-SECONDS"
-# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
-POLL_SECONDS_MAX = "INVOKE-POLL-SECONDS-MAX"  # NVCF-POLL-SECONDS above 3600 is taken
-PEXEC_POLL = "INVOKE-PEXEC-POLL"  # the poll window is ignored: pexec always waits for the answer
-PEXEC_ANSWER = "INVOKE-PEXEC-ANSWER"  # a direct answer carries no NVCF-REQID
-PEXEC_VERSION = "INVOKE-PEXEC-VERSION"  # pexec of a named version is answered 404
-STATUS_UNKNOWN = "INVOKE-STATUS-UNKNOWN"  # polling an unknown request id answers 202 in-progress
-INACTIVE_NOT_SERVED = "INVOKE-INACTIVE-NOT-SERVED"  # a function that cannot serve accepts the call (202)
-SERVICE_ROUTED = "MINI-SERVICE-ROUTED"  # pexec goes to / instead of the function's inferenceUrl
-PASSTHROUGH_STATUS = "INVOKE-PASSTHROUGH-STATUS"  # the function's 4xx/5xx become the gateway's 502
-POLL_SECONDS_ZERO = "INVOKE-POLL-SECONDS-ZERO"  # NVCF-POLL-SECONDS 0 is refused instead of counting as 1
-POLL_SECONDS_NOT_NUMBER = "INVOKE-POLL-SECONDS-NOT-NUMBER"  # a header that is no whole number is ignored
-UNCLAIMED_504 = "INVOKE-PEXEC-UNCLAIMED-504"  # a call answered 504 is still forwarded once a slot frees
-ROUTE_VERSION_HOST = "INVOKE-ROUTE-VERSION-HOST"  # the version label of <vid>.<fid>.invocation.<gw> is ignored
-ROUTE_HEADERS = "INVOKE-ROUTE-HEADERS"  # the function-version-id header is ignored
-PASSTHROUGH_QUERY = "INVOKE-PASSTHROUGH-QUERY"  # pass-through drops the query string
-PASSTHROUGH_METHOD = "INVOKE-PASSTHROUGH-METHOD"  # pass-through reaches the function as POST whatever was sent
 # NVIDIA's invocation service, when NVCF-POLL-SECONDS is not a u64 or above 3600.
 NVIDIA_POLL_ERROR = "failed to parse poll duration"
 _U64 = re.compile(r"^\+?[0-9]+$")
@@ -74,7 +59,7 @@ class NotServing(Problem):
 def poll_window(value: str | None, accept: str | None, default: int,
                 violations: Collection[str] = frozenset(), behaviour: Behaviour | None = None) -> int:
     nvidia = behaviour is not None and behaviour.refusal_texts == "nvidia"
-    if value is not None and POLL_SECONDS_NOT_NUMBER in violations and not _U64.match(value.strip()):
+    if value is not None and rules.INVOKE_POLL_SECONDS_NOT_NUMBER in violations and not _U64.match(value.strip()):
         value = None
     if nvidia:
         return _nvidia_poll_window(value, accept, default, violations)
@@ -99,9 +84,9 @@ def _nvidia_poll_window(value: str | None, accept: str | None, default: int, vio
 
 def _bounded(seconds: int, violations: Collection[str], too_long: str, zero: str) -> int:
     """0 counts as the shortest window, 1 s; above 3600 is refused."""
-    if seconds > MAX_POLL_SECONDS and POLL_SECONDS_MAX not in violations:
+    if seconds > MAX_POLL_SECONDS and rules.INVOKE_POLL_SECONDS_MAX not in violations:
         raise Problem(400, too_long)
-    if seconds == 0 and POLL_SECONDS_ZERO in violations:
+    if seconds == 0 and rules.INVOKE_POLL_SECONDS_ZERO in violations:
         raise Problem(400, zero)
     return max(seconds, 1)
 
@@ -221,7 +206,7 @@ async def _pexec(request: Request, function_id: str, version_id: str | None, pol
     try:
         row = resolve(svc.store, function_id, version_id, behaviour, svc.config.nca_id)
     except NotServing:
-        if INACTIVE_NOT_SERVED in violations:
+        if rules.INVOKE_INACTIVE_NOT_SERVED in violations:
             return _in_progress(new_request_id(), poll if header_first else window())
         raise
     if not header_first:
@@ -229,23 +214,24 @@ async def _pexec(request: Request, function_id: str, version_id: str | None, pol
     request_id = new_request_id()
     fn = row.version
     path = fn.inference_url if fn.inference_url.startswith("/") else "/" + fn.inference_url
-    if SERVICE_ROUTED in violations:
+    if rules.MINI_SERVICE_ROUTED in violations:
         path = "/"
     forward = ForwardRequest(
         method="POST", path=path, query="",
         headers=function_headers(fn, request_id, svc.config.nca_id, list(request.headers.items()), violations),
         body=await request.body(),
     )
-    if PEXEC_POLL in violations:
+    if rules.INVOKE_PEXEC_POLL in violations:
         poll = max(poll, svc.config.default_poll_seconds)
     record = await svc.invoker.submit(fn, forward, request_id, poll, request.url.path,
                                       capacity=capacity(svc.store, fn.version_id),
-                                      forward_unclaimed=UNCLAIMED_504 in violations)
+                                      forward_unclaimed=rules.INVOKE_PEXEC_UNCLAIMED_504 in violations)
     if record is None:
         return _unclaimed(request_id, poll, f"function {fn.function_id} version {fn.version_id}", request.url.path,
                           behaviour)
     response = _record_response(record, poll, violations)
-    if response.status_code != 202 and svc.config.breaks(PEXEC_ANSWER):  # also FLAKY:… (every other answer)
+    # Also FLAKY:… (every other answer).
+    if response.status_code != 202 and svc.config.breaks(rules.INVOKE_PEXEC_ANSWER):
         del response.headers["nvcf-reqid"]
     return response
 
@@ -273,7 +259,7 @@ async def pexec_version(
     function_id: str, version_id: str, request: Request, _: Annotated[Principal, require("invoke_function")],
     nvcf_poll_seconds: PollHeader = None,
 ) -> Response:
-    if PEXEC_VERSION in services(request).config.violations:
+    if rules.INVOKE_PEXEC_VERSION in services(request).config.violations:
         raise Problem(404, "invoking a named function version is not supported here")
     return await _pexec(request, function_id, version_id, nvcf_poll_seconds)
 
@@ -291,7 +277,7 @@ async def pexec_status(
     poll = poll_window(nvcf_poll_seconds, request.headers.get("accept"), svc.config.default_poll_seconds,
                        svc.config.violations, svc.config.behaviour)
     if svc.store.get_invocation(request_id) is None:
-        if STATUS_UNKNOWN in svc.config.violations:
+        if rules.INVOKE_STATUS_UNKNOWN in svc.config.violations:
             return _in_progress(request_id, poll)
         raise Problem(404, f"there is no invocation request {request_id}")
     return _record_response(await svc.invoker.wait(request_id, poll), poll, svc.config.violations)
@@ -311,9 +297,10 @@ async def passthrough(request: Request, target: InvocationTarget) -> Response:
                     if k.lower() not in ("function-id", "function-version-id")]
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         forward = ForwardRequest(
-            method="POST" if PASSTHROUGH_METHOD in violations else request.method,
+            method="POST" if rules.INVOKE_PASSTHROUGH_METHOD in violations else request.method,
             path=raw_path.decode("latin-1"),
-            query="" if PASSTHROUGH_QUERY in violations else request.scope.get("query_string", b"").decode("latin-1"),
+            query=("" if rules.INVOKE_PASSTHROUGH_QUERY in violations
+                   else request.scope.get("query_string", b"").decode("latin-1")),
             headers=function_headers(row.version, request_id, svc.config.nca_id, incoming, violations),
             body=await request.body(),
         )
@@ -322,7 +309,7 @@ async def passthrough(request: Request, target: InvocationTarget) -> Response:
         if answer is None:
             return _unclaimed(request_id, window, f"function {row.version.function_id} version "
                               f"{row.version.version_id}", request.url.path, svc.config.behaviour)
-        if answer.status >= 400 and PASSTHROUGH_STATUS in violations:
+        if answer.status >= 400 and rules.INVOKE_PASSTHROUGH_STATUS in violations:
             raise Problem(502, f"the function answered {answer.status}")
         return _answer(answer, request_id, violations)
     except Problem as problem:
@@ -332,13 +319,13 @@ async def passthrough(request: Request, target: InvocationTarget) -> Response:
 def _addressed(request: Request, target: InvocationTarget, violations: Collection[str]) -> tuple[str, str | None]:
     """(function id, version id or None) from the Host name, else from the function-id headers."""
     if target.function_id is not None:
-        return target.function_id, None if ROUTE_VERSION_HOST in violations else target.version_id
+        return target.function_id, None if rules.INVOKE_ROUTE_VERSION_HOST in violations else target.version_id
     function_id = request.headers.get("function-id", "").strip()
     version_id = request.headers.get("function-version-id", "").strip() or None
     if not function_id:
         raise Problem(400, f"a request to {request.headers.get('host')} needs a 'function-id' header "
                            "(or address <function-id>.invocation.<gateway>)")
-    return function_id, None if ROUTE_HEADERS in violations else version_id
+    return function_id, None if rules.INVOKE_ROUTE_HEADERS in violations else version_id
 
 
 def _passthrough_window(request: Request, default: int, violations: Collection[str], behaviour: Behaviour) -> int:

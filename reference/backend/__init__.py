@@ -15,18 +15,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "ACTIVE_WHEN_READY": "reference.backend.deployer",
-    "KubeDeployer": "reference.backend.deployer",
-    "LocalProbeDataPlane": "reference.backend.dataplane",
-    "GrpcProxy": "reference.backend.grpc_proxy",
-    "GrpcProxyThread": "reference.backend.grpc_proxy",
-    "PortForwardDataPlane": "reference.backend.port_forward",
+    "KubeDeployer": "reference.backend.deploy.deployer",
+    "LocalProbeDataPlane": "reference.backend.kwok.dataplane",
+    "GrpcProxy": "reference.backend.invocation.grpc_proxy",
+    "GrpcProxyThread": "reference.backend.invocation.grpc_proxy",
+    "PortForwardDataPlane": "reference.backend.portforward.dataplane",
     "BackendSettings": "reference.backend.settings",
     "Backend": "reference.backend.wiring",
     "build_backend": "reference.backend.wiring",
 }
 __all__ = [
-    "ACTIVE_WHEN_READY",
     "Backend",
     "BackendSettings",
     "GrpcProxy",
@@ -38,10 +36,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from reference.backend.dataplane import LocalProbeDataPlane
-    from reference.backend.deployer import ACTIVE_WHEN_READY, KubeDeployer
-    from reference.backend.grpc_proxy import GrpcProxy, GrpcProxyThread
-    from reference.backend.port_forward import PortForwardDataPlane
+    from reference.backend.deploy.deployer import KubeDeployer
+    from reference.backend.invocation.grpc_proxy import GrpcProxy, GrpcProxyThread
+    from reference.backend.kwok.dataplane import LocalProbeDataPlane
+    from reference.backend.portforward.dataplane import PortForwardDataPlane
     from reference.backend.settings import BackendSettings
     from reference.backend.wiring import Backend, build_backend
 

@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conformance.errors import ConfigError
 from reference.backend.settings import DEFAULT_PROBE_IMAGE, BackendSettings
 from reference.config import Behaviour
+from reference.errors import ConfigError
 
 if TYPE_CHECKING:  # the machinery is imported when a back half is built, not when flags are declared
     from reference.auth import TokenRegistry
-    from reference.backend.grpc_proxy import Admit
+    from reference.backend.invocation.grpc_proxy import Admit
     from reference.backend.wiring import Backend
     from reference.charts import RegistryAuth
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conformance.paths import SAMPLE_CHARTS
 from reference.config import Behaviour
 
 if TYPE_CHECKING:  # kept light: the CLI reads the defaults below before it needs any of the machinery
@@ -16,8 +15,6 @@ if TYPE_CHECKING:  # kept light: the CLI reads the defaults below before it need
 FIELD_MANAGER = "nvcf-reference"
 # The repository of the one image the KWOK data plane can stand in for (any tag, any registry host).
 DEFAULT_PROBE_IMAGE = "nvcf-conformance/mini-service"
-# Where the probe's sources live; its `launch` helpers say how to run it as a local process.
-DEFAULT_PROBE_PACKAGE_DIR = SAMPLE_CHARTS / "images" / "mini-service"
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,6 @@ class BackendSettings:
     fetch_options: FetchOptions | None = None
     # The KWOK data plane.
     probe_image: str = DEFAULT_PROBE_IMAGE
-    probe_package_dir: Path = DEFAULT_PROBE_PACKAGE_DIR
     probe_python: str | None = None  # default: this interpreter
     probe_start_timeout: float = 20.0
     forward_connect_timeout: float = 5.0

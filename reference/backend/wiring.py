@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from reference.backend.cluster.kube import Kube
 from reference.backend.data_plane_choice import choose
-from reference.backend.dataplane import LocalProbeDataPlane
-from reference.backend.deployer import KubeDeployer
-from reference.backend.grpc_proxy import Admit, GrpcProxy, GrpcProxyThread
-from reference.backend.kube import Kube
-from reference.backend.port_forward import PortForwardDataPlane
+from reference.backend.deploy.deployer import KubeDeployer
+from reference.backend.invocation.grpc_proxy import Admit, GrpcProxy, GrpcProxyThread
+from reference.backend.kwok.dataplane import LocalProbeDataPlane
+from reference.backend.portforward.dataplane import PortForwardDataPlane
 from reference.backend.settings import BackendSettings
 
 log = logging.getLogger("reference.backend.wiring")

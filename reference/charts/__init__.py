@@ -5,7 +5,6 @@ name, inference port and a deployment's `configuration`) into the objects to app
 CRDs left out, and the documented restrictions the chart breaks.
 """
 
-from reference.charts import rules
 from reference.charts.credentials import RegistryAuth
 from reference.charts.errors import (
     ArchiveError,
@@ -53,5 +52,4 @@ __all__ = [
     "Violation",
     "parse_chart_url",
     "prepare",
-    "rules",
 ]

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.credentials import AuthSource, RegistryAuth, for_registry, redact
 from reference.charts.errors import (
     ChartNotFoundError,

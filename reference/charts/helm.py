@@ -51,13 +51,13 @@ _CAN_LIMIT = resource is not None and hasattr(resource, "prlimit") and os.path.e
 
 
 def helm_binary() -> Path:
-    """The project's pinned helm (bin/helm), as `make tools` links it."""
-    from conformance import paths
-    from conformance.errors import ConformanceError
+    """The pinned helm (NVCF_HELM, or bin/helm as `make tools` links it)."""
+    from reference import paths
+    from reference.errors import ReferenceFailure
 
     try:
-        return paths.tool("helm")
-    except ConformanceError as exc:
+        return paths.helm()
+    except ReferenceFailure as exc:
         raise InternalChartError(str(exc)) from None
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.errors import ChartUrlError
 from reference.charts.url import ChartRef
 

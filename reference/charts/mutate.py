@@ -18,7 +18,7 @@ import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.credentials import RegistryAuth, dockerconfigjson
 from reference.charts.objects import POD_SPEC_PATHS, Manifest, as_list, dig
 from reference.charts.render import Rendered

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.errors import ArchiveError, ChartError, ChartUrlError, FetchError, RenderError
 from reference.charts.fetch import HelmFailure
 from reference.charts.helm_reference import go_quote, url_problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from reference.charts import rules
+from reference import rules
 
 _OVERRIDE_MUTANTS = frozenset(
     {

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reference.charts import overrides, rules
+from reference import rules
+from reference.charts import overrides
 from reference.charts.credentials import AuthSource, as_list
 from reference.charts.dependencies import drop_missing_dependencies
 from reference.charts.errors import ChartError, ChartMismatchError, InternalChartError, ManifestError

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.errors import ManifestError, RenderError
 from reference.charts.helm import ChildLimits, Helm, HelmLimitError, HelmTimeout
 from reference.charts.objects import Manifest, as_dict, as_list

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.credentials import split_host
 from reference.charts.errors import ChartUrlError
 

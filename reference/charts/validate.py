@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.objects import (
     Manifest,
     as_dict,

@@ -102,3 +102,25 @@ def test_unparsable_file_is_skipped_with_a_warning(suites: Path, capsys: pytest.
     found = scan.tests_by_rule(suites)
     assert "KIND-ALLOWED" in found
     assert "test_broken.py" in capsys.readouterr().err
+
+
+def test_a_test_with_one_case_takes_the_chart_fixture() -> None:
+    """A test marked with one case gets its chart from `chart`, not by spelling the case again."""
+    import ast
+
+    from conformance.paths import ROOT
+
+    offenders = []
+    for path in sorted((ROOT / "suites").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            cases = {d.args[0].value for d in node.decorator_list
+                     if isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "case"
+                     and d.args and isinstance(d.args[0], ast.Constant)}
+            spelled = {s.slice.value for s in ast.walk(node)
+                       if isinstance(s, ast.Subscript) and isinstance(s.value, ast.Name) and s.value.id == "charts"
+                       and isinstance(s.slice, ast.Constant)}
+            if cases & spelled:
+                offenders.append(f"{path.name}::{node.name}")
+    assert offenders == []

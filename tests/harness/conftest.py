@@ -27,7 +27,7 @@ def fake() -> Iterator[FakeNvcf]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("reference")
     state = home / "state.json"
-    cmd = [sys.executable, "-m", "conformance.cli", "reference", "serve", "--port", "0", "--db", str(home / "nvcf.db"),
+    cmd = [sys.executable, "-m", "reference", "serve", "--port", "0", "--db", str(home / "nvcf.db"),
            "--tokens-file", str(home / "tokens.json"), "--state-file", str(state), "--log-file", str(home / "ref.log"),
            # NVIDIA's layout: the API host has no pexec, the invocation host serves it.
            "--no-pexec-on-api-host"]

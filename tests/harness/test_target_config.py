@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ deployment: {gpu: H100}
     assert target.token == "env-token-2"  # env beats file
     assert target.timeout("deploy_active") == 120.0  # overrides beat env
     assert target.sources["nvcf.token"] == "$NVCF_TOKEN"
-    assert target.sources["timeouts.deploy_active"] == "overrides"
+    assert target.sources["timeouts.deploy_active"] == "--set"
     assert target.deployment_spec()["instanceType"] == "ON-PREM.GPU.H100_1x"
 
 
@@ -194,6 +195,33 @@ def test_workers_follow_the_backend_not_the_cpus(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("NVCF_WORKERS", "2")
     assert resolve_workers(None, None) == "2"
     assert resolve_workers("auto", None) == str(io_workers())
+    assert resolve_workers(None, None, ["run.workers=5"]) == "5"  # --set is the top layer here too
     monkeypatch.setenv("NVCF_WORKERS", "many")
     with pytest.raises(ConfigError, match=r"run\.workers"):
         resolve_workers(None, None)
+
+
+def test_a_small_selection_starts_no_more_workers_than_items() -> None:
+    from conformance.run.cli import capped_workers, selected_items
+    from conformance.run_facts import Selection
+
+    assert selected_items(Selection()) is None
+    assert selected_items(Selection(("FN-CREATE-HELM",))) == 1
+    assert selected_items(Selection(("KIND-FORBIDDEN",), ("kind-forbidden-daemonset",))) == 1
+    assert selected_items(Selection(("KIND-FORBIDDEN",))) == 17
+    assert [capped_workers("4", n) for n in (None, 1, 2, 17)] == ["4", "0", "2", "4"]
+    assert capped_workers("0", 3) == "0" and capped_workers("auto", 1) == "auto"
+
+
+def test_set_flags_are_the_top_layer_and_never_secrets() -> None:
+    from conformance.target.config import parse_settings
+
+    settings = parse_settings(["nvcf.gateway=flag-gw:81", "timeouts.deploy-active=30"])
+    target = load_target(environ={**BASE, "NVCF_TIMEOUT_DEPLOY_ACTIVE": "90"}, overrides=settings,
+                         load_state=no_state)
+    assert target["nvcf.gateway"] == "flag-gw:81" and target.timeout("deploy_active") == 30.0
+    assert target.sources["nvcf.gateway"] == "--set"
+    for bad, words in (("nvcf.token=abc", "$NVCF_TOKEN"), ("registry.password=x", "secret"),
+                       ("no.such=1", "not a target config key"), ("nvcf.gateway", "expected KEY=VALUE")):
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            parse_settings([bad])

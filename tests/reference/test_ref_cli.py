@@ -1,4 +1,4 @@
-"""`nvcf-conformance reference serve` as a user runs it: a real process, its log, its files."""
+"""`nvcf-reference serve` as a user runs it: a real process, its log, its files."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conformance.cli import main
-from conformance.errors import ConfigError
+from reference.cli import main
 from reference.config import parse_violations
+from reference.errors import ConfigError
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> dict[str, object]:
@@ -36,7 +36,7 @@ def test_serve_generates_tokens_and_never_logs_them(tmp_path: Path) -> None:
     state_file = tmp_path / "state.json"
     log_file = tmp_path / "server.log"
     env = {**os.environ, "NVCF_RUN_DIR": str(tmp_path / "run")}
-    cmd = [sys.executable, "-m", "conformance.cli", "reference", "serve", "--port", "0",
+    cmd = [sys.executable, "-m", "reference", "serve", "--port", "0",
            "--db", str(tmp_path / "nvcf.db"), "--tokens-file", str(tokens_file), "--state-file", str(state_file),
            "--gateway-domain", "gw.test", "--violate", "KIND-FORBIDDEN,vol-allowed", "--log-level", "debug"]
     with log_file.open("wb") as log:
@@ -87,9 +87,9 @@ def test_serve_generates_tokens_and_never_logs_them(tmp_path: Path) -> None:
     ],
 )
 def test_bad_options_are_one_line_errors(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["reference", "serve", *args]) == 2
+    assert main(["serve", *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("nvcf-conformance: error: ")
+    assert err.startswith("nvcf-reference: error: ")
     assert needle in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
@@ -102,7 +102,7 @@ def test_a_taken_port_is_a_one_line_error(tmp_path: Path, capsys: pytest.Capture
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        rc = main(["reference", "serve", "--port", str(port), "--db", str(tmp_path / "db"),
+        rc = main(["serve", "--port", str(port), "--db", str(tmp_path / "db"),
                    "--tokens-file", str(tmp_path / "tokens.json"), "--log-file", str(tmp_path / "log")])
     assert rc == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

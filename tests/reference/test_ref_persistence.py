@@ -24,8 +24,8 @@ from ref_support import (
     wait_for_status,
 )
 
-from conformance.errors import ConfigError, ConformanceError
 from reference.auth import API_KEY_SCOPES, MANAGEMENT_SCOPES, TokenRegistry, load_or_generate
+from reference.errors import ConfigError, ReferenceFailure
 from reference.store import SCHEMA_VERSION, Store
 
 
@@ -135,7 +135,7 @@ def test_a_database_from_a_newer_server_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "newer.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(ConformanceError, match="newer than this server"):
+    with pytest.raises(ReferenceFailure, match="newer than this server"):
         Store(path)
 
 

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
 from conformance.catalog import load_catalog
-from conformance.errors import ConfigError
 from reference import cli
 from reference.config import Behaviour, ServerConfig
+from reference.errors import ConfigError
 from reference.presets import NVCF_OSS_SHIPPED, PERSONALITIES, personality, preset_violations
 
 
 def _config(tmp_path: Path, *flags: str) -> ServerConfig:
-    parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers())
-    args = parser.parse_args(["reference", "serve", "--db", str(tmp_path / "nvcf.db"), *flags])
+    args = cli.build_parser().parse_args(["serve", "--db", str(tmp_path / "nvcf.db"), *flags])
     return cli.build_config(args)
 
 

@@ -66,9 +66,9 @@ def test_the_deployer_turns_registry_faults_into_backend_unavailable_and_retries
     from types import SimpleNamespace
     from typing import cast
 
-    from reference.backend.deployer import KubeDeployer
-    from reference.backend.kube import Kube
-    from reference.backend.serving import ServingPlane
+    from reference.backend.cluster.kube import Kube
+    from reference.backend.deploy.deployer import KubeDeployer
+    from reference.backend.invocation.serving import ServingPlane
     from reference.backend.settings import BackendSettings
     from reference.charts import RegistryAuthError, RegistryUnreachableError
 
@@ -87,7 +87,7 @@ def test_the_deployer_turns_registry_faults_into_backend_unavailable_and_retries
         return None
 
     monkeypatch.setattr(deployer, "_prepare_once", prepare_once)
-    monkeypatch.setattr("reference.backend.deployer.asyncio.sleep", no_wait)
+    monkeypatch.setattr("reference.backend.deploy.deployer.asyncio.sleep", no_wait)
     function = cast(FunctionVersion, SimpleNamespace(function_id="f", version_id="v"))
     # A deployment already accepted outlives the registry's restart: tried again until it answers.
     assert asyncio.run(deployer._prepare_retrying(function, None)) == "prepared"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,11 @@ from rb_support import Chart
 from conformance.charts import pipeline, push
 from conformance.charts.cases import load_cases
 from conformance.env.registry import RegistryEndpoint
-from reference.backend import Backend, BackendSettings, build_backend, namespaces
-from reference.backend.kube import Kube
-from reference.backend.settings import DEFAULT_PROBE_PACKAGE_DIR
+from reference.backend import Backend, BackendSettings, build_backend
+from reference.backend.cluster import namespaces
+from reference.backend.cluster.kube import Kube
 from reference.charts import RegistryAuth
 from reference.ports import FunctionVersion
-
-# The probe's generated gRPC stubs, for calling a function the way a client would.
-if str(DEFAULT_PROBE_PACKAGE_DIR) not in sys.path:
-    sys.path.append(str(DEFAULT_PROBE_PACKAGE_DIR))
 
 CASES = ("minimal-http", "grpc", "multinode", "pull-secrets-all-pod-specs", "kind-forbidden-daemonset",
          "volume-allowed-persistentvolumeclaim")

@@ -15,7 +15,7 @@ import grpc
 
 from conformance.charts.cases import Case
 from conformance.charts.push import PushedChart
-from reference.backend.routes import GrpcRoute
+from reference.backend.invocation.routes import GrpcRoute
 from reference.ports import Deployer, Deployment, DeploymentSpec, DeploymentUpdate, FunctionVersion
 
 TERMINAL = frozenset({"ACTIVE", "ERROR"})

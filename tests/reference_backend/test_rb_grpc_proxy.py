@@ -7,8 +7,8 @@ import asyncio
 import grpc
 import pytest
 
-from reference.backend.grpc_proxy import GrpcProxy
-from reference.backend.routes import GrpcRoute
+from reference.backend.invocation.grpc_proxy import GrpcProxy
+from reference.backend.invocation.routes import GrpcRoute
 
 
 class _Routes:

@@ -12,7 +12,8 @@ import grpc
 import pytest
 from rb_support import FunctionRoutes, RecordingUpstream
 
-from reference.backend.grpc_proxy import AUTH_REQUIRED, FUNCTION_ID_REQUIRED, RESUME_UNKNOWN, GrpcProxy
+from reference import rules
+from reference.backend.invocation.grpc_proxy import GrpcProxy
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 KEY = "Bearer good"
@@ -116,7 +117,7 @@ def test_a_session_resumes_on_its_version_and_an_unknown_one_is_not_found() -> N
 
 def test_the_resume_mutant_opens_a_new_session_for_an_unknown_id() -> None:
     async def scenario() -> None:
-        async with _proxied(frozenset({RESUME_UNKNOWN})) as (channel, upstream, _):
+        async with _proxied(frozenset({rules.GRPC_RESUME_UNKNOWN_NOT_FOUND})) as (channel, upstream, _):
             unknown = str(uuid.uuid4())
             reply, initial = await _call(channel, ("authorization", KEY), ("function-id", "f"), ("nvcf-reqid", unknown))
             assert reply == b"reply:ping" and initial["nvcf-reqid"] != unknown
@@ -127,7 +128,7 @@ def test_the_resume_mutant_opens_a_new_session_for_an_unknown_id() -> None:
 
 def test_the_function_id_mutant_answers_not_found() -> None:
     async def scenario() -> None:
-        async with _proxied(frozenset({FUNCTION_ID_REQUIRED})) as (channel, _, _):
+        async with _proxied(frozenset({rules.GRPC_FUNCTION_ID_REQUIRED})) as (channel, _, _):
             assert (await _refused(channel, ("authorization", KEY))).code() == grpc.StatusCode.NOT_FOUND
             # Only that: a call without credentials is still refused.
             assert (await _refused(channel, ("function-id", "f"))).code() == grpc.StatusCode.UNAUTHENTICATED
@@ -137,7 +138,7 @@ def test_the_function_id_mutant_answers_not_found() -> None:
 
 def test_the_auth_mutant_lets_a_call_without_credentials_through() -> None:
     async def scenario() -> None:
-        async with _proxied(frozenset({AUTH_REQUIRED})) as (channel, upstream, _):
+        async with _proxied(frozenset({rules.GRPC_AUTH_REQUIRED})) as (channel, upstream, _):
             reply, _ = await _call(channel, ("function-id", "f"))
             assert reply == b"reply:ping" and len(upstream.seen) == 1
             # Only that: a wrong key is still refused.

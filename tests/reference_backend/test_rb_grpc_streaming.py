@@ -14,7 +14,8 @@ import grpc
 import pytest
 from rb_support import FunctionRoutes
 
-from reference.backend.grpc_proxy import STREAMING, GrpcProxy
+from reference import rules
+from reference.backend.invocation.grpc_proxy import GrpcProxy
 
 STREAM = "/inference.GRPCInferenceService/ModelStreamInfer"
 METADATA = (("function-id", "f"),)
@@ -47,7 +48,7 @@ async def _proxied(violate: frozenset[str]) -> AsyncIterator[grpc.aio.Channel]:
         await server.stop(None)
 
 
-@pytest.mark.parametrize(("violate", "relayed"), [(frozenset(), True), (frozenset({STREAMING}), False)],
+@pytest.mark.parametrize(("violate", "relayed"), [(frozenset(), True), (frozenset({rules.GRPC_STREAMING}), False)],
                          ids=["unmutated", "mutant"])
 def test_each_reply_reaches_the_caller_before_its_next_message_unless_the_mutant_holds_them(
         violate: frozenset[str], relayed: bool) -> None:

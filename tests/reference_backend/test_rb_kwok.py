@@ -13,8 +13,10 @@ import grpc
 import pytest
 from rb_support import Chart, Progress, alive, deployment_for, function_for
 
-from reference.backend import ACTIVE_WHEN_READY, Backend, GrpcProxy, namespaces
-from reference.backend.readiness import is_ready_pod
+from reference import rules
+from reference.backend import Backend, GrpcProxy
+from reference.backend.cluster import namespaces
+from reference.backend.cluster.readiness import is_ready_pod
 from reference.charts.objects import POD_SPEC_PATHS, dig
 from reference.ports import DataPlaneError, ForwardRequest, FunctionVersion
 
@@ -257,7 +259,7 @@ def test_an_image_other_than_the_probe_cannot_serve(
 def test_active_when_ready_mutant_reports_active_before_the_probe_is_ready(
     make_backend: Callable[..., Backend], charts: dict[str, Chart], leave_behind: Leave
 ) -> None:
-    backend = make_backend(violate=frozenset({ACTIVE_WHEN_READY}))
+    backend = make_backend(violate=frozenset({rules.MINI_ACTIVE_WHEN_READY}))
     function = function_for(charts["minimal-http"])
     deployment = deployment_for(function, configuration=DELAYED)
 

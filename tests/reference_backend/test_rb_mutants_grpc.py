@@ -24,12 +24,12 @@ from conformance.charts import naming, pipeline, push
 from conformance.charts.cases import load_cases
 from conformance.env.registry import RegistryEndpoint
 from conformance.mutation.mutants import load_mapping, select
+from reference import rules
 from reference.backend import Backend
-from reference.backend.dataplane import GRPC_HEALTH_GATES_ACTIVE
-from reference.backend.grpc_proxy import INVOCATION, VERSION_METADATA, GrpcProxy
-from reference.backend.health import check_grpc
-from reference.backend.images import credential_hosts, pull_problem, registry_of
-from reference.charts import RegistryAuth, rules
+from reference.backend.deploy.health import check_grpc
+from reference.backend.invocation.grpc_proxy import GrpcProxy
+from reference.backend.kwok.images import credential_hosts, pull_problem, registry_of
+from reference.charts import RegistryAuth
 from reference.charts.mutate import pull_secret_manifest
 from reference.ports import FunctionVersion
 
@@ -45,7 +45,7 @@ IMAGE = f"{PRIVATE}/nvcf-conformance/mini-service:0.1.0"
 
 def test_the_backend_mutants_are_catalog_rules_each_its_own_mutant() -> None:
     catalog = load_catalog()
-    ids = [INVOCATION, VERSION_METADATA, GRPC_HEALTH_GATES_ACTIVE]
+    ids = [rules.GRPC_INVOCATION, rules.GRPC_VERSION_METADATA, rules.GRPC_HEALTH_GATES_ACTIVE]
     assert all(i in catalog for i in ids)
     mutants = {m.rule: m for m in select(catalog, load_mapping(), rules=[*ids, "PULL-SECRETS-PRIVATE-IMAGE"])}
     for rule in ids:
@@ -95,7 +95,7 @@ def test_the_unmutated_proxy_relays_model_infer_with_the_version_metadata() -> N
 
 def test_the_invocation_mutant_answers_model_infer_itself() -> None:
     async def scenario() -> None:
-        async with _proxied(frozenset({INVOCATION})) as (channel, upstream, _):
+        async with _proxied(frozenset({rules.GRPC_INVOCATION})) as (channel, upstream, _):
             assert await _unary(channel, MODEL_INFER) == b""  # an empty ModelInferResponse
             assert upstream.calls == []
             # Only that: version-routed calls and other methods (health) still reach the function.
@@ -108,7 +108,7 @@ def test_the_invocation_mutant_answers_model_infer_itself() -> None:
 
 def test_the_version_mutant_ignores_function_version_id() -> None:
     async def scenario() -> None:
-        async with _proxied(frozenset({VERSION_METADATA})) as (channel, upstream, routes):
+        async with _proxied(frozenset({rules.GRPC_VERSION_METADATA})) as (channel, upstream, routes):
             assert await _unary(channel, MODEL_INFER, "v1") == b"reply:ping"
             assert routes.asked == [("f", None)]
             assert "function-version-id" not in upstream.calls[0][1]
@@ -276,7 +276,7 @@ def test_the_health_mutant_goes_active_while_grpc_health_is_not_serving(
     delay = 6.0
     configuration = {"miniService": {"env": [{"name": "MINI_SERVICE_READY_DELAY", "value": str(delay)}]}}
     honest = make_backend()
-    mutant = make_backend(violate=frozenset({GRPC_HEALTH_GATES_ACTIVE}))
+    mutant = make_backend(violate=frozenset({rules.GRPC_HEALTH_GATES_ACTIVE}))
     good, bad = function_for(charts["grpc"]), function_for(charts["grpc"])
 
     async def health_of(backend: Backend, function: FunctionVersion) -> str:

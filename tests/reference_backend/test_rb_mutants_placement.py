@@ -11,19 +11,11 @@ from typing import Any
 
 import pytest
 
-from reference import validation
-from reference.backend import routing
-from reference.backend.instance_types import (
-    MALFORMED_REFUSED,
-    MULTINODE_ACCEPTED,
-    SINGLE_NODE_ACCEPTED,
-    InstanceTypeError,
-    accept_instance_type,
-    parse_instance_type,
-)
-from reference.backend.placement import MULTINODE_PLACEMENT, SINGLE_NODE_PLACEMENT, pin_object
-from reference.backend.readiness import observe, pick_service
-from reference.charts import rules
+from reference import rules, validation
+from reference.backend.cluster import service_targets
+from reference.backend.cluster.readiness import observe, pick_service
+from reference.backend.deploy.instance_types import InstanceTypeError, accept_instance_type, parse_instance_type
+from reference.backend.deploy.placement import pin_object
 from reference.models import DeploymentRequest
 from reference.ports import FunctionVersion
 from reference.problems import Problem
@@ -40,14 +32,14 @@ MALFORMED = ["ON-PREM.GPU.L40S", "ON-PREM.GPU.L40S_1", "ON-PREM.GPU.L40S_x", "ON
 def test_malformed_types_are_refused_unless_the_mutant_guesses_one_gpu(text: str) -> None:
     with pytest.raises(InstanceTypeError, match="does not follow"):
         accept_instance_type(text, "L40S")
-    guessed = accept_instance_type(text, "L40S", {MALFORMED_REFUSED})
+    guessed = accept_instance_type(text, "L40S", {rules.ITYPE_MALFORMED_REFUSED})
     assert (guessed.text, guessed.gpu_product, guessed.gpus_per_node, guessed.nodes) == (text, "NVIDIA-L40S", 1, 1)
     assert not guessed.multi_node
 
 
 def test_the_malformed_mutant_leaves_well_formed_types_alone() -> None:
     for text in ("ON-PREM.GPU.B200_8x", "ON-PREM.GPU.B200_8x.x2"):
-        assert accept_instance_type(text, "L40S", {MALFORMED_REFUSED}) == parse_instance_type(text)
+        assert accept_instance_type(text, "L40S", {rules.ITYPE_MALFORMED_REFUSED}) == parse_instance_type(text)
 
 
 def _deployment_request(instance_type: str) -> DeploymentRequest:
@@ -62,7 +54,7 @@ def test_the_api_lets_a_malformed_type_through_only_under_the_mutant() -> None:
     for text in MALFORMED:
         with pytest.raises(Problem, match="instanceType"):
             validation.deployment(_deployment_request(text), function, "d")
-        accepted = validation.deployment(_deployment_request(text), function, "d", {MALFORMED_REFUSED})
+        accepted = validation.deployment(_deployment_request(text), function, "d", {rules.ITYPE_MALFORMED_REFUSED})
         assert accepted.specifications[0].instance_type == text
 
 
@@ -70,15 +62,15 @@ def test_the_multinode_mutant_refuses_every_node_suffix_and_nothing_else() -> No
     for text in ("ON-PREM.GPU.B200_8x.x2", "ON-PREM.GPU.B200_8x.x1"):
         assert accept_instance_type(text, "B200").multi_node_suffix
         with pytest.raises(InstanceTypeError, match=text.replace(".", r"\.")):
-            accept_instance_type(text, "B200", {MULTINODE_ACCEPTED})
-    assert accept_instance_type("ON-PREM.GPU.B200_8x", "B200", {MULTINODE_ACCEPTED}).gpus_per_node == 8
+            accept_instance_type(text, "B200", {rules.MULTINODE_ACCEPTED})
+    assert accept_instance_type("ON-PREM.GPU.B200_8x", "B200", {rules.MULTINODE_ACCEPTED}).gpus_per_node == 8
 
 
 def test_the_single_node_mutant_refuses_multi_gpu_single_node_types_only() -> None:
     with pytest.raises(InstanceTypeError, match=r"ON-PREM\.GPU\.B200_8x"):
-        accept_instance_type("ON-PREM.GPU.B200_8x", "B200", {SINGLE_NODE_ACCEPTED})
-    assert accept_instance_type("ON-PREM.GPU.L40S_1x", "L40S", {SINGLE_NODE_ACCEPTED}).gpus_per_node == 1
-    assert accept_instance_type("ON-PREM.GPU.B200_8x.x2", "B200", {SINGLE_NODE_ACCEPTED}).nodes == 2
+        accept_instance_type("ON-PREM.GPU.B200_8x", "B200", {rules.ITYPE_SINGLE_NODE_ACCEPTED})
+    assert accept_instance_type("ON-PREM.GPU.L40S_1x", "L40S", {rules.ITYPE_SINGLE_NODE_ACCEPTED}).gpus_per_node == 1
+    assert accept_instance_type("ON-PREM.GPU.B200_8x.x2", "B200", {rules.ITYPE_SINGLE_NODE_ACCEPTED}).nodes == 2
     assert accept_instance_type("ON-PREM.GPU.B200_8x", "B200").gpus_per_node == 8
 
 
@@ -103,7 +95,7 @@ def test_the_single_node_placement_mutant_splits_an_instance_over_nodes() -> Non
     instance = parse_instance_type("ON-PREM.GPU.B200_8x")
     conformant = pin_object(_statefulset(8), instance, "v-1")
     assert "podAffinity" in conformant["spec"]["template"]["spec"]["affinity"]
-    split = pin_object(_statefulset(8), instance, "v-1", violate={SINGLE_NODE_PLACEMENT})
+    split = pin_object(_statefulset(8), instance, "v-1", violate={rules.ITYPE_SINGLE_NODE_PLACEMENT})
     affinity = split["spec"]["template"]["spec"]["affinity"]
     assert split["spec"]["replicas"] == 2 and _gpus(split) == (4, 4)
     assert "podAffinity" not in affinity
@@ -115,7 +107,7 @@ def test_the_single_node_placement_mutant_splits_an_instance_over_nodes() -> Non
 def test_the_single_node_placement_mutant_leaves_one_gpu_instances_alone() -> None:
     # The smoke rules deploy `_1x`: there is nothing to split, so they keep passing.
     instance = parse_instance_type("ON-PREM.GPU.L40S_1x")
-    assert (pin_object(_statefulset(1), instance, "v-1", violate={SINGLE_NODE_PLACEMENT})
+    assert (pin_object(_statefulset(1), instance, "v-1", violate={rules.ITYPE_SINGLE_NODE_PLACEMENT})
             == pin_object(_statefulset(1), instance, "v-1"))
 
 
@@ -124,7 +116,7 @@ def test_the_multinode_placement_mutant_packs_an_instance_onto_one_node() -> Non
     conformant = pin_object(_statefulset(8, 2), instance, "v-1")
     assert "podAffinity" not in conformant["spec"]["template"]["spec"]["affinity"]
     assert _gpus(conformant) == (8, "8")
-    packed = pin_object(_statefulset(8, 2), instance, "v-1", violate={MULTINODE_PLACEMENT})
+    packed = pin_object(_statefulset(8, 2), instance, "v-1", violate={rules.MULTINODE_PLACEMENT})
     affinity = packed["spec"]["template"]["spec"]["affinity"]
     assert "podAntiAffinity" not in affinity and packed["spec"]["replicas"] == 2
     (together,) = affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
@@ -144,17 +136,17 @@ def _service(name: str, port: int, *, selector: bool = True, headless: bool = Fa
 
 def test_the_port_mutant_reaches_the_service_through_its_real_port() -> None:
     service = _service("mini", 8080)
-    assert routing.as_served(service, 8000) is service
-    assert routing.as_served(service, 8080, {rules.SVC_PORT_MISMATCH_REFUSED}) is service
-    served = routing.as_served(service, 8000, {rules.SVC_PORT_MISMATCH_REFUSED})
+    assert service_targets.as_served(service, 8000) is service
+    assert service_targets.as_served(service, 8080, {rules.SVC_PORT_MISMATCH_REFUSED}) is service
+    served = service_targets.as_served(service, 8000, {rules.SVC_PORT_MISMATCH_REFUSED})
     assert served["spec"]["ports"][0] == {"name": "http", "port": 8000, "targetPort": "http"}
     assert service["spec"]["ports"][0]["port"] == 8080  # the cluster's object is left alone
     container = {"name": "mini", "image": "nvcf-conformance/mini-service:1",
                  "ports": [{"name": "http", "containerPort": 8000}]}
     pod = {"metadata": {"name": "p"}, "spec": {"containers": [container]}}
-    with pytest.raises(routing.NoRoute, match="no port 8000"):
-        routing.resolve(pod, service, 8000, "nvcf-conformance/mini-service")
-    assert routing.resolve(pod, served, 8000, "nvcf-conformance/mini-service").container_port == 8000
+    with pytest.raises(service_targets.NoRoute, match="no port 8000"):
+        service_targets.resolve(pod, service, 8000, "nvcf-conformance/mini-service")
+    assert service_targets.resolve(pod, served, 8000, "nvcf-conformance/mini-service").container_port == 8000
 
 
 def test_a_stand_in_service_routes_to_pods() -> None:

@@ -19,9 +19,9 @@ from rb_support import Chart, deployment_for, function_for
 from conformance.charts import pipeline, push
 from conformance.charts.cases import load_cases
 from conformance.env.registry import RegistryEndpoint
-from reference.backend.deployer import KubeDeployer
-from reference.backend.kube import Kube
-from reference.backend.serving import ServingPlane
+from reference.backend.cluster.kube import Kube
+from reference.backend.deploy.deployer import KubeDeployer
+from reference.backend.invocation.serving import ServingPlane
 from reference.backend.settings import BackendSettings
 from reference.charts import RegistryAuth
 from reference.config import Behaviour

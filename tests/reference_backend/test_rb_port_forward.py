@@ -23,15 +23,15 @@ import grpc
 import pytest
 from kubernetes import client, config, dynamic
 
+from reference.backend.cluster.kube import Kube
+from reference.backend.cluster.readiness import is_ready_pod, observe
 from reference.backend.data_plane_choice import decide, is_kwok_node
-from reference.backend.grpc_proxy import GrpcProxy
-from reference.backend.kube import Kube
-from reference.backend.port_forward import PortForwardDataPlane
-from reference.backend.probes import ProbeLaunch, ProbeProcess, load_probe_modules
-from reference.backend.readiness import is_ready_pod, observe
+from reference.backend.invocation.grpc_proxy import GrpcProxy
+from reference.backend.kwok.probes import ProbeLaunch, ProbeProcess, load_probe_modules
+from reference.backend.portforward.dataplane import PortForwardDataPlane
+from reference.backend.portforward.tcp_relay import TcpRelay
 from reference.backend.serve_options import add_arguments
-from reference.backend.settings import DEFAULT_PROBE_PACKAGE_DIR, BackendSettings
-from reference.backend.tcp_relay import TcpRelay
+from reference.backend.settings import BackendSettings
 from reference.ports import ForwardRequest, FunctionVersion
 
 PROBE_IMAGE = "nvcf-conformance/mini-service:0.1.0"
@@ -214,7 +214,7 @@ def _wait(check: Any, timeout: float, what: str) -> Any:
 @pytest.fixture
 def probes(tmp_path: Path) -> Iterator[dict[str, ProbeProcess]]:
     """Two mini-service probes on loopback, standing in for two pods' containers."""
-    modules = load_probe_modules(DEFAULT_PROBE_PACKAGE_DIR)
+    modules = load_probe_modules()
     started: dict[str, ProbeProcess] = {}
     for name in ("a", "b"):
         launch = ProbeLaunch(

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from rb_support import alive
 
-from reference.backend import dataplane
-from reference.backend.dataplane import LocalProbeDataPlane
-from reference.backend.probes import (
+from reference.backend.kwok import dataplane
+from reference.backend.kwok.dataplane import LocalProbeDataPlane
+from reference.backend.kwok.probes import (
     ProbeLaunch,
     ProbeProcess,
     ProbeRecord,
@@ -30,7 +30,7 @@ from reference.backend.probes import (
     ProcessStamp,
     load_probe_modules,
 )
-from reference.backend.settings import DEFAULT_PROBE_PACKAGE_DIR, BackendSettings
+from reference.backend.settings import BackendSettings
 from reference.ports import FunctionVersion
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process stamps come from /proc")
@@ -140,7 +140,7 @@ def test_a_probe_is_recorded_while_it_runs(tmp_path: Path) -> None:
         namespace="ns", pod="pod-0", pod_uid="uid-0", node=None, container="mini-service", image=PROBE_IMAGE,
         args=(), env={}, pod_http_port=8000, pod_grpc_port=0, values_dir=tmp_path, workdir=tmp_path / "pod",
     )
-    proc = ProbeProcess(launch, load_probe_modules(DEFAULT_PROBE_PACKAGE_DIR), records=records)
+    proc = ProbeProcess(launch, load_probe_modules(), records=records)
     proc.start()
     try:
         deadline = time.monotonic() + 20
@@ -163,7 +163,7 @@ def test_a_probe_that_exits_on_its_own_is_no_longer_recorded(tmp_path: Path) -> 
         args=("--no-such-flag",), env={}, pod_http_port=8000, pod_grpc_port=0, values_dir=tmp_path,
         workdir=tmp_path / "pod",
     )
-    proc = ProbeProcess(launch, load_probe_modules(DEFAULT_PROBE_PACKAGE_DIR), records=records)
+    proc = ProbeProcess(launch, load_probe_modules(), records=records)
     proc.start()
     deadline = time.monotonic() + 20
     while proc.poll() != "exited":
@@ -224,13 +224,12 @@ _CRASHING_SERVER = """
 import json, sys, time, types
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from reference.backend.probes import ProbeLaunch, ProbeModules, ProbeProcess, ProbeRecords, load_probe_modules
-from reference.backend.settings import DEFAULT_PROBE_PACKAGE_DIR
+from reference.backend.kwok.probes import ProbeLaunch, ProbeModules, ProbeProcess, ProbeRecords, load_probe_modules
 
 # A probe wedged the way the old one was: deaf to SIGTERM (the parent-death signal included).
 WEDGED = "import signal, time\\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\\n" \\
          "print('mini-service ready http=1 grpc=off', flush=True)\\ntime.sleep(600)\\n"
-real = load_probe_modules(DEFAULT_PROBE_PACKAGE_DIR)
+real = load_probe_modules()
 wedged = types.SimpleNamespace(command=lambda python=None: [sys.executable, "-c", WEDGED],
                                environment=real.launch.environment, parse_ready_line=real.launch.parse_ready_line)
 work = Path({work!r})

@@ -15,8 +15,7 @@ import httpx
 import pytest
 from rb_support import alive
 
-from reference.backend.probes import ProbeLaunch, ProbeProcess, load_probe_modules
-from reference.backend.settings import DEFAULT_PROBE_PACKAGE_DIR
+from reference.backend.kwok.probes import ProbeLaunch, ProbeProcess, load_probe_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,8 +40,7 @@ def _wait_up(proc: ProbeProcess, timeout: float = 20.0) -> None:
 def test_a_probe_gets_the_pods_env_and_args_and_stops_by_pid(tmp_path: Path) -> None:
     (tmp_path / "values").mkdir()
     (tmp_path / "values" / "config.yaml").write_text("answer: 42\n")
-    proc = ProbeProcess(_launch(tmp_path, "--model", "echo,other", GREETING="hi"), load_probe_modules(
-        DEFAULT_PROBE_PACKAGE_DIR))
+    proc = ProbeProcess(_launch(tmp_path, "--model", "echo,other", GREETING="hi"), load_probe_modules())
     proc.start()
     try:
         _wait_up(proc)
@@ -60,7 +58,7 @@ def test_a_probe_gets_the_pods_env_and_args_and_stops_by_pid(tmp_path: Path) -> 
 
 
 def test_a_probe_that_refuses_its_flags_reports_why(tmp_path: Path) -> None:
-    proc = ProbeProcess(_launch(tmp_path, "--no-such-flag"), load_probe_modules(DEFAULT_PROBE_PACKAGE_DIR))
+    proc = ProbeProcess(_launch(tmp_path, "--no-such-flag"), load_probe_modules())
     proc.start()
     deadline = time.monotonic() + 20
     while proc.poll() != "exited":
@@ -75,12 +73,11 @@ def test_probes_die_with_a_server_that_is_killed(tmp_path: Path) -> None:
         import json, sys, time
         from pathlib import Path
         sys.path.insert(0, {str(ROOT)!r})
-        from reference.backend.probes import ProbeLaunch, ProbeProcess, load_probe_modules
-        from reference.backend.settings import DEFAULT_PROBE_PACKAGE_DIR
+        from reference.backend.kwok.probes import ProbeLaunch, ProbeProcess, load_probe_modules
         launch = ProbeLaunch(namespace="ns", pod="p", pod_uid="u", node=None, container="c",
                              image="nvcf-conformance/mini-service", args=(), env={{}}, pod_http_port=8000,
                              pod_grpc_port=0, values_dir=Path({str(tmp_path)!r}), workdir=Path({str(tmp_path)!r}))
-        proc = ProbeProcess(launch, load_probe_modules(DEFAULT_PROBE_PACKAGE_DIR))
+        proc = ProbeProcess(launch, load_probe_modules())
         proc.start()
         while proc.poll() == "starting":
             time.sleep(0.05)

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from reference.backend import images, routing
-from reference.backend.health import seconds
-from reference.backend.instance_types import InstanceTypeError, parse_instance_type
-from reference.backend.namespaces import namespace_name
-from reference.backend.placement import pin_object
-from reference.backend.podenv import ContainerConfigError, container_env, expand
-from reference.backend.volumes import Mount, local_path, materialise_mounts
+from reference.backend.cluster import service_targets
+from reference.backend.cluster.namespaces import namespace_name
+from reference.backend.deploy.health import seconds
+from reference.backend.deploy.instance_types import InstanceTypeError, parse_instance_type
+from reference.backend.deploy.placement import pin_object
+from reference.backend.kwok import images
+from reference.backend.kwok.podenv import ContainerConfigError, container_env, expand
+from reference.backend.kwok.volumes import Mount, local_path, materialise_mounts
 
 
 @pytest.mark.parametrize(
@@ -195,19 +196,19 @@ def test_service_ports_lead_to_the_container_that_declares_them() -> None:
     service = {"metadata": {"name": "svc"}, "spec": {"ports": [
         {"port": 80, "targetPort": "http"}, {"port": 9090}, {"port": 7000, "targetPort": 7000}]}}
     probe = "nvcf-conformance/mini-service"
-    assert routing.resolve(pod, service, 80, probe).container_port == 8000
-    assert routing.resolve(pod, service, 9090, probe).container_name == "side"
+    assert service_targets.resolve(pod, service, 80, probe).container_port == 8000
+    assert service_targets.resolve(pod, service, 9090, probe).container_name == "side"
     # A numeric target no container declares: the probe container is the one that can take it.
-    assert routing.resolve(pod, service, 7000, probe).container_name == "probe"
-    with pytest.raises(routing.NoRoute, match="has no port 8000"):
-        routing.resolve(pod, service, 8000, probe)
+    assert service_targets.resolve(pod, service, 7000, probe).container_name == "probe"
+    with pytest.raises(service_targets.NoRoute, match="has no port 8000"):
+        service_targets.resolve(pod, service, 8000, probe)
 
 
 def test_a_deploy_timeout_names_the_latest_warning_of_its_namespace() -> None:
     """A pod a node refuses (here: no user namespaces) is named in the ERROR, not only the timeout."""
     from types import SimpleNamespace
 
-    from reference.backend.deployer import KubeDeployer
+    from reference.backend.deploy.deployer import KubeDeployer
 
     class Events:
         def __init__(self, events: list[dict[str, Any]] | Exception) -> None:

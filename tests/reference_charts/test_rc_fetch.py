@@ -17,7 +17,7 @@ import pytest
 from rc_chartkit import PushChart, package, write_chart
 
 from conformance.env.registry import RegistryEndpoint
-from reference.charts import rules
+from reference import rules
 from reference.charts.credentials import RegistryAuth
 from reference.charts.errors import ChartNotFoundError, FetchError, RegistryAuthError, RegistryUnreachableError
 from reference.charts.extract import extract_chart

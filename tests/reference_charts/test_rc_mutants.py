@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from rc_chartkit import PushChart, RenderFiles, base_templates, workload, write_chart
 
-from reference.charts import ChartNotFoundError, RegistryAuth, RenderError, prepare, rules
+from reference import rules
+from reference.charts import ChartNotFoundError, RegistryAuth, RenderError, prepare
 from reference.charts.dependencies import drop_missing_dependencies, vendored_charts
 from reference.charts.mutate import finalize
 from reference.charts.overrides import effective_configuration

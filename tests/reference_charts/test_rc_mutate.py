@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rc_chartkit import POD_KINDS, RenderFiles, base_templates, crd, hook, pod_spec, workload
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.credentials import RegistryAuth
 from reference.charts.mutate import VERSION_LABEL, finalize, merge_pull_secrets, pull_secret_manifest
 from reference.charts.objects import Manifest

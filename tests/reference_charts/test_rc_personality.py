@@ -14,7 +14,8 @@ from rc_chartkit import PushChart, RenderFiles, base_templates, crd, pod_spec, s
 from conformance.charts.naming import RegistryAddress, documented_path_repository
 from conformance.charts.oci import Registry
 from conformance.env.registry import RegistryEndpoint
-from reference.charts import ChartNotFoundError, ChartUrlError, RegistryAuth, RenderError, prepare, rules
+from reference import rules
+from reference.charts import ChartNotFoundError, ChartUrlError, RegistryAuth, RenderError, prepare
 from reference.charts.helm_reference import go_quote, parse_as_helm, url_problems
 from reference.charts.nvidia_texts import deployment_refusal, failure_errors, type_string, violation_errors
 from reference.charts.render import Rendered, render_chart

@@ -11,6 +11,7 @@ import pytest
 from rc_chartkit import POD_KINDS, PushChart, base_templates, crd, hook, pod_spec, workload, write_chart
 
 from conformance.env.registry import RegistryEndpoint
+from reference import rules
 from reference.charts import (
     ChartError,
     ChartNotFoundError,
@@ -19,7 +20,6 @@ from reference.charts import (
     RegistryAuthError,
     RenderError,
     prepare,
-    rules,
 )
 from reference.charts.errors import ChartMismatchError
 from reference.charts.mutate import VERSION_LABEL

@@ -16,7 +16,8 @@ from rc_chartkit import push
 from conformance.charts.cases import case_ids
 from conformance.env.registry import RegistryEndpoint
 from conformance.errors import ConformanceError
-from reference.charts import ChartUrlError, RegistryAuth, prepare, rules
+from reference import rules
+from reference.charts import ChartUrlError, RegistryAuth, prepare
 from reference.charts.extract import extract_chart
 from reference.charts.render import render_chart
 from reference.charts.url import parse_chart_url

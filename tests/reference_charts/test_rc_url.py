@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.errors import ChartUrlError
 from reference.charts.url import parse_chart_url
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rc_chartkit import POD_KINDS, RenderFiles, base_templates, container, crd, hook, pod_spec, service, workload
 
-from reference.charts import rules
+from reference import rules
 from reference.charts.render import Rendered
 from reference.charts.validate import Violation, validate
 

@@ -188,13 +188,15 @@ def test_report_build_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["report", "verify", str(tmp_path / "nothing.yaml")]) == 2
 
 
-def test_report_build_reads_selection_from_the_command(tmp_path: Path) -> None:
+def test_report_build_reads_the_selection_the_run_recorded(tmp_path: Path) -> None:
     results = full_run(tmp_path / "results")
     meta = results / "run-meta.json"
     import json
 
     data = json.loads(meta.read_text())
-    data["command"] = "pytest suites --rule KIND-FORBIDDEN --case=kind-forbidden-daemonset"
+    # The command is for people; the selection is the recorded fact, read back as written.
+    data["command"] = "pytest suites --rule SOMETHING-ELSE"
+    data["selection"] = {"rules": ["KIND-FORBIDDEN"], "cases": ["kind-forbidden-daemonset"]}
     meta.write_text(json.dumps(data))
     assert main(["report", "build", str(results), "--out", str(tmp_path / "out")]) == 1
     document = yaml.safe_load((tmp_path / "out" / "conformance-report.yaml").read_text())

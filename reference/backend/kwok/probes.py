@@ -32,12 +32,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from reference.backend.images import cannot_run, is_probe_image
-from reference.backend.podenv import ContainerConfigError, ObjectSource, container_env, expand
-from reference.backend.volumes import local_path, materialise_mounts
+from reference.backend.kwok.images import cannot_run, is_probe_image
+from reference.backend.kwok.podenv import ContainerConfigError, ObjectSource, container_env, expand
+from reference.backend.kwok.volumes import local_path, materialise_mounts
 from reference.charts.objects import as_list, dig
 
-log = logging.getLogger("reference.backend.probes")
+log = logging.getLogger("reference.backend.kwok.probes")
 ProbeState = Literal["starting", "up", "exited"]
 _PROBE_MODULE = "mini_service"
 # The PATH a container image usually has; the probe is started by absolute path and needs no other.
@@ -66,15 +66,20 @@ class ProbeModules:
     config: ModuleType
 
 
-def load_probe_modules(package_dir: Path) -> ProbeModules:
-    """The probe's own launch helpers and flag parser, so the rules for its flags and env live in one place."""
-    path = str(package_dir)
-    if not (package_dir / _PROBE_MODULE / "launch.py").is_file():
-        raise FileNotFoundError(f"no mini-service probe sources in {package_dir}")
-    if path not in sys.path:
-        sys.path.append(path)
-    return ProbeModules(importlib.import_module(f"{_PROBE_MODULE}.launch"),
-                        importlib.import_module(f"{_PROBE_MODULE}.config"))
+def load_probe_modules() -> ProbeModules:
+    """The probe's own launch helpers and flag parser, so the rules for its flags and env live in one place.
+
+    The probe is the installed `mini_service` package (`make install` installs it from
+    sample-charts/images/mini-service); FileNotFoundError when it is not installed.
+    """
+    try:
+        return ProbeModules(importlib.import_module(f"{_PROBE_MODULE}.launch"),
+                            importlib.import_module(f"{_PROBE_MODULE}.config"))
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.split(".")[0] == _PROBE_MODULE:
+            raise FileNotFoundError("the mini-service probe is not installed: `pip install -e "
+                                    "sample-charts/images/mini-service` (make install does it)") from None
+        raise
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ from typing import Any
 
 import grpc
 
-from reference.backend.routes import GrpcRoutes
+from reference import rules
+from reference.backend.invocation.routes import GrpcRoutes
 
-log = logging.getLogger("reference.backend.grpc_proxy")
+log = logging.getLogger("reference.backend.invocation.grpc_proxy")
 
 FUNCTION_ID_KEY = "function-id"
 VERSION_ID_KEY = "function-version-id"
@@ -45,19 +46,6 @@ _HOP_KEYS = frozenset({"authorization", "content-type", "user-agent", "te", "hos
 _OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
 MAX_CHANNELS = 64
-# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
-# A ModelInfer routed by `function-id` alone is answered by the proxy (an empty reply), not the function.
-INVOCATION = "GRPC-INVOCATION"
-# `function-version-id` is ignored: calls go to any version and reach the function without that key.
-VERSION_METADATA = "GRPC-VERSION-METADATA"
-# A call without `function-id` is answered NotFound instead of InvalidArgument.
-FUNCTION_ID_REQUIRED = "GRPC-FUNCTION-ID-REQUIRED"
-# A call without `authorization` metadata is let through.
-AUTH_REQUIRED = "GRPC-AUTH-REQUIRED"
-# An `nvcf-reqid` the proxy never issued opens a new session instead of being answered NotFound.
-RESUME_UNKNOWN = "GRPC-RESUME-UNKNOWN-NOT-FOUND"
-# Replies are held until the function ends the call, then sent all at once: no stream reaches the caller.
-STREAMING = "GRPC-STREAMING"
 _MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 # (function id, version id or None, the call's metadata) → None to admit, or (code, details) to refuse.
@@ -146,7 +134,7 @@ class GrpcProxy:
             if now - oldest.last_used < SESSION_SECONDS and len(self._sessions) < MAX_SESSIONS:
                 break
             self._sessions.popitem(last=False)
-        if request_id is not None and RESUME_UNKNOWN not in self.violate:
+        if request_id is not None and rules.GRPC_RESUME_UNKNOWN_NOT_FOUND not in self.violate:
             session = self._sessions.get(request_id)
             # Another function's session is not this call's to resume (NVIDIA also checks the account).
             if session is None or session.function_id != function_id or (
@@ -164,7 +152,7 @@ class GrpcProxy:
     async def _admitted(self, context: grpc.aio.ServicerContext, function_id: str, version_id: str | None,
                         text: dict[str, str]) -> None:
         """Credentials before anything else, as NVIDIA's proxy checks them (it aborts the call when refused)."""
-        if self.admit is None or (AUTH_REQUIRED in self.violate and "authorization" not in text):
+        if self.admit is None or (rules.GRPC_AUTH_REQUIRED in self.violate and "authorization" not in text):
             return
         refused = self.admit(function_id, version_id, text)
         if refused is not None:
@@ -173,14 +161,14 @@ class GrpcProxy:
     async def relay(self, method: str, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
                     ) -> AsyncIterator[bytes]:
         incoming = [(k, v) for k, v in context.invocation_metadata() or ()]
-        if VERSION_METADATA in self.violate:
+        if rules.GRPC_VERSION_METADATA in self.violate:
             incoming = [(k, v) for k, v in incoming if k.lower() != VERSION_ID_KEY]
         text = {k.lower(): v for k, v in incoming if isinstance(v, str)}
         function_id = text.get(FUNCTION_ID_KEY, "").strip()
         version_id = text.get(VERSION_ID_KEY, "").strip() or None
         await self._admitted(context, function_id, version_id, text)
         if not function_id:
-            wrong = FUNCTION_ID_REQUIRED in self.violate
+            wrong = rules.GRPC_FUNCTION_ID_REQUIRED in self.violate
             code = grpc.StatusCode.NOT_FOUND if wrong else grpc.StatusCode.INVALID_ARGUMENT
             await context.abort(code, f"no {FUNCTION_ID_KEY} was passed in the metadata: it names the function "
                                       "to route the call to")
@@ -200,7 +188,7 @@ class GrpcProxy:
         if route.status != "ok" or route.address is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"no instance of {which} is ready")
         assert route.address is not None
-        if INVOCATION in self.violate and version_id is None and method == _MODEL_INFER:
+        if rules.GRPC_INVOCATION in self.violate and version_id is None and method == _MODEL_INFER:
             yield b""  # every field at its default: an empty ModelInferResponse is zero bytes
             return
         self._remember(request_id, route.function_id or function_id, route.version_id or version_id)
@@ -216,7 +204,7 @@ class GrpcProxy:
         try:
             # The caller learns its session id, to resume the session later.
             await context.send_initial_metadata([*_clean(await call.initial_metadata()), (REQUEST_ID_KEY, request_id)])
-            if STREAMING in self.violate:
+            if rules.GRPC_STREAMING in self.violate:
                 held = [reply async for reply in call]  # the whole answer before any of it
                 for reply in held:
                     yield reply

@@ -16,17 +16,13 @@ import copy
 from collections.abc import Collection
 from typing import Any
 
-from reference.backend.instance_types import GPU_PRODUCT_LABEL, GPU_RESOURCE, InstanceType
+from reference import rules
+from reference.backend.deploy.instance_types import GPU_PRODUCT_LABEL, GPU_RESOURCE, InstanceType
 from reference.charts.mutate import VERSION_LABEL
 from reference.charts.objects import POD_SPEC_PATHS, as_dict, containers, dig
 
 GPU_POD_LABEL = "nvcf.reference/gpu-pod"
 HOSTNAME = "kubernetes.io/hostname"
-# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
-# A single-node instance is split over nodes: twice the pods, half the GPUs each, kept apart.
-SINGLE_NODE_PLACEMENT = "ITYPE-SINGLE-NODE-PLACEMENT"
-# A multi-node instance is packed onto one node: its pods share one node's GPUs, the chart's spreading dropped.
-MULTINODE_PLACEMENT = "MULTINODE-PLACEMENT"
 _REPLICATED = ("Deployment", "ReplicaSet", "StatefulSet")
 
 
@@ -110,7 +106,8 @@ def pin_object(obj: dict[str, Any], instance: InstanceType, version_id: str | No
     if not isinstance(spec, dict):
         return pinned
     pin_pod_spec(spec, instance)
-    if version_id is None or not requests_gpus(spec) or (instance.multi_node and MULTINODE_PLACEMENT not in violate):
+    if (version_id is None or not requests_gpus(spec)
+            or (instance.multi_node and rules.MULTINODE_PLACEMENT not in violate)):
         return pinned  # a multi-node chart spreads its own pods
     holder = pinned if kind == "Pod" else dig(pinned, *path[:-1])
     if not isinstance(holder, dict):
@@ -122,7 +119,7 @@ def pin_object(obj: dict[str, Any], instance: InstanceType, version_id: str | No
         as_dict(spec.get("affinity")).pop("podAntiAffinity", None)
         divide_gpus(spec, instance.nodes)
         keep_on_one_node(spec, metadata, version_id)
-    elif SINGLE_NODE_PLACEMENT in violate and instance.gpus_per_node > 1 and kind in _REPLICATED:
+    elif rules.ITYPE_SINGLE_NODE_PLACEMENT in violate and instance.gpus_per_node > 1 and kind in _REPLICATED:
         replicas = pinned["spec"].get("replicas")
         pinned["spec"]["replicas"] = 2 * (replicas if isinstance(replicas, int) else 1)
         divide_gpus(spec, 2)

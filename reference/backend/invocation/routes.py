@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from reference.backend.health import HealthResult
-from reference.backend.serving import InstanceState
+from reference.backend.deploy.health import HealthResult
+from reference.backend.invocation.serving import InstanceState
 from reference.charts.objects import dig
 from reference.ports import DataPlaneError, FunctionVersion
 

@@ -6,7 +6,7 @@ project dials 127.0.0.0/8 only. The API server's port-forward (`pods/portforward
 `kubectl port-forward`) is the way through:
 
 - `sync(function, namespace, service, pods)`: for each ready pod behind the Service, the Service's
-  inference and health ports are followed to container ports (`reference.backend.routing`), and a
+  inference and health ports are followed to container ports (`reference.backend.cluster.service_targets`), and a
   local listener on 127.0.0.1 (`TcpRelay`) relays each accepted connection over a new port-forward
   stream to that container port; the function's health check runs through it;
 - `forward()` and the gRPC proxy dial those listeners exactly as they dial the KWOK data plane's
@@ -28,19 +28,19 @@ from typing import Any
 
 import httpx
 
-from reference.backend import health as health_checks
-from reference.backend import routing
-from reference.backend.forwarding import ForwardingClient
-from reference.backend.pod_port_forward import PodPortForwarder, PortForwardError
-from reference.backend.routes import GrpcRoute, Instance, Route, RouteTable, pods_by_uid
-from reference.backend.serving import InstanceState, SyncResult
+from reference.backend.cluster import service_targets
+from reference.backend.deploy import health as health_checks
+from reference.backend.invocation.forwarding import ForwardingClient
+from reference.backend.invocation.routes import GrpcRoute, Instance, Route, RouteTable, pods_by_uid
+from reference.backend.invocation.serving import InstanceState, SyncResult
+from reference.backend.portforward.stream import PodPortForwarder, PortForwardError
+from reference.backend.portforward.tcp_relay import TcpRelay
 from reference.backend.settings import BackendSettings
-from reference.backend.tcp_relay import TcpRelay
 from reference.charts.objects import dig
 from reference.ports import DataPlaneError, ForwardRequest, ForwardResponse, FunctionVersion
 from reference.validation import is_grpc_url
 
-log = logging.getLogger("reference.backend.port_forward")
+log = logging.getLogger("reference.backend.portforward.dataplane")
 
 
 @dataclass
@@ -146,13 +146,13 @@ class PortForwardDataPlane:
         entry = _Pod(uid=uid, pod=name, node=dig(pod, "spec", "nodeName"))
         image = self.settings.probe_image
         try:
-            entry.inference_port = routing.resolve(pod, service, function.inference_port, image).container_port
+            entry.inference_port = service_targets.resolve(pod, service, function.inference_port, image).container_port
             health_port = int(function.health.get("port") or function.inference_port)
-            if routing.service_port(service, health_port) is not None:
-                entry.health_port = routing.resolve(pod, service, health_port, image).container_port
+            if service_targets.service_port(service, health_port) is not None:
+                entry.health_port = service_targets.resolve(pod, service, health_port, image).container_port
             else:  # not a Service port: a port of the serving container itself, as for container functions
                 entry.health_port = health_port
-        except routing.NoRoute as exc:
+        except service_targets.NoRoute as exc:
             entry.failure = str(exc)
             return entry
         for port in {entry.inference_port, entry.health_port}:

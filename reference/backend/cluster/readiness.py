@@ -13,8 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from reference.backend.kube import Kube
-from reference.charts import rules
+from reference import rules
+from reference.backend.cluster.kube import Kube
 from reference.charts.objects import as_dict, as_list, dig
 
 

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("reference.backend.tcp_relay")
+log = logging.getLogger("reference.backend.portforward.tcp_relay")
 
 Connect = Callable[[], Any]
 _CHUNK = 256 * 1024

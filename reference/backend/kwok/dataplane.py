@@ -28,11 +28,15 @@ from typing import Any, Literal
 
 import httpx
 
-from reference.backend import health as health_checks
-from reference.backend import images, routing
-from reference.backend.forwarding import ForwardingClient
-from reference.backend.podenv import ObjectSource
-from reference.backend.probes import (
+from reference import rules
+from reference.backend.cluster import service_targets
+from reference.backend.deploy import health as health_checks
+from reference.backend.invocation.forwarding import ForwardingClient
+from reference.backend.invocation.routes import GrpcRoute, Instance, Route, RouteTable, pods_by_uid
+from reference.backend.invocation.serving import InstanceState, SyncResult
+from reference.backend.kwok import images
+from reference.backend.kwok.podenv import ObjectSource
+from reference.backend.kwok.probes import (
     ProbeLaunch,
     ProbeModules,
     ProbeProcess,
@@ -41,22 +45,17 @@ from reference.backend.probes import (
     build_launch,
     load_probe_modules,
 )
-from reference.backend.routes import GrpcRoute, Instance, Route, RouteTable, pods_by_uid
-from reference.backend.serving import InstanceState, SyncResult
 from reference.backend.settings import BackendSettings
 from reference.charts.objects import dig
 from reference.ports import DataPlaneError, ForwardRequest, ForwardResponse, FunctionVersion
 
-log = logging.getLogger("reference.backend.dataplane")
+log = logging.getLogger("reference.backend.kwok.dataplane")
 Listener = Literal["http", "grpc"]
 MAX_RESTART_BACKOFF = 30.0
 # A leftover probe gets this long to stop on SIGTERM before it is killed; it delays the server's start.
 LEFTOVER_GRACE = 5.0
 # Under the probes' folder; a dot name no namespace folder can have (namespaces are DNS labels).
 RECORDS_FOLDER = ".pids"
-# Mutant: take any answer of the gRPC health check (NOT_SERVING too) as healthy, so a gRPC function
-# goes ACTIVE before its mini-service reports SERVING.
-GRPC_HEALTH_GATES_ACTIVE = "GRPC-HEALTH-GATES-ACTIVE"
 
 
 @dataclass
@@ -154,7 +153,7 @@ class LocalProbeDataPlane:
 
     def modules(self) -> ProbeModules:
         if self._modules is None:
-            self._modules = load_probe_modules(self.settings.probe_package_dir)
+            self._modules = load_probe_modules()
         return self._modules
 
     async def _create(self, function: FunctionVersion, service: dict[str, Any], pod: dict[str, Any], uid: str
@@ -167,14 +166,14 @@ class LocalProbeDataPlane:
             inst.failure = unpulled
             return inst
         try:
-            target = routing.resolve(pod, service, function.inference_port, image)
+            target = service_targets.resolve(pod, service, function.inference_port, image)
             launch = await build_launch(
                 pod, target.container, self.objects, probe_image=image, modules=self.modules(),
                 workdir=self._workdir / str(dig(pod, "metadata", "namespace")) / f"{name}-{uid[:8]}",
             )
             inst.inference = self._listener(launch, target.container_port, f"Service port {function.inference_port}")
             inst.health = self._health_listener(function, service, pod, target, launch)
-        except (routing.NoRoute, ProbeUnavailable) as exc:
+        except (service_targets.NoRoute, ProbeUnavailable) as exc:
             inst.failure = str(exc)
             return inst
         inst.process = ProbeProcess(launch, self.modules(), self.settings.probe_python, records=self.records)
@@ -196,10 +195,10 @@ class LocalProbeDataPlane:
         )
 
     def _health_listener(self, function: FunctionVersion, service: dict[str, Any], pod: dict[str, Any],
-                         serving: routing.Target, launch: ProbeLaunch) -> Listener:
+                         serving: service_targets.Target, launch: ProbeLaunch) -> Listener:
         port = int(function.health.get("port") or function.inference_port)
-        if routing.service_port(service, port) is not None:
-            target = routing.resolve(pod, service, port, self.settings.probe_image)
+        if service_targets.service_port(service, port) is not None:
+            target = service_targets.resolve(pod, service, port, self.settings.probe_image)
             if target.container_name != serving.container_name:
                 raise ProbeUnavailable(f"the health port {port} reaches container {target.container_name} of pod "
                                        f"{launch.pod}, not the mini-service container {serving.container_name}")
@@ -250,7 +249,7 @@ class LocalProbeDataPlane:
             return health_checks.HealthResult(False, "the health port has no listener")
         timeout = min(health_checks.seconds(str(function.health.get("timeout") or "PT10S")), 5.0)
         if function.health.get("protocol") == "gRPC":
-            any_answer = GRPC_HEALTH_GATES_ACTIVE in self.settings.violate
+            any_answer = rules.GRPC_HEALTH_GATES_ACTIVE in self.settings.violate
             return await health_checks.check_grpc(port, timeout, any_status=any_answer)
         return await health_checks.check_http(self._http.client(), port, function.health, timeout)
 

@@ -12,8 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from reference.backend.images import is_probe_image
-from reference.charts import rules
+from reference import rules
+from reference.backend.kwok.images import is_probe_image
 from reference.charts.objects import as_list, dig
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from reference.backend.podenv import ContainerConfigError, ObjectSource
+from reference.backend.kwok.podenv import ContainerConfigError, ObjectSource
 from reference.charts.objects import as_dict, as_list, dig
 
 

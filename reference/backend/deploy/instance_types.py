@@ -6,6 +6,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from reference import rules
+
 _INSTANCE_TYPE = re.compile(
     r"^(?P<csp>[A-Za-z0-9][A-Za-z0-9-]*)\.GPU\.(?P<gpu>[A-Za-z0-9][A-Za-z0-9-]*)_(?P<gpus>[1-9][0-9]*)x"
     r"(?:\.x(?P<nodes>[1-9][0-9]*))?$"
@@ -14,13 +16,6 @@ _INSTANCE_TYPE = re.compile(
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_RESOURCE = "nvidia.com/gpu"
 
-# Mutants (`reference serve --violate RULE`), each breaking the one behaviour its rule documents.
-# A type that does not follow the grammar is taken for one GPU of the deployment's `gpu`.
-MALFORMED_REFUSED = "ITYPE-MALFORMED-REFUSED"
-# Single-node types with more than one GPU are refused, as though a node's GPUs came whole only via `.xN`.
-SINGLE_NODE_ACCEPTED = "ITYPE-SINGLE-NODE-ACCEPTED"
-# No multi-node types are offered: every `.xN` type is refused.
-MULTINODE_ACCEPTED = "MULTINODE-ACCEPTED"
 
 
 class InstanceTypeError(ValueError):
@@ -69,13 +64,13 @@ def accept_instance_type(text: str, gpu: str, violate: Collection[str] = frozens
     try:
         instance = parse_instance_type(text)
     except InstanceTypeError:
-        if MALFORMED_REFUSED not in violate:
+        if rules.ITYPE_MALFORMED_REFUSED not in violate:
             raise
         # The mutant guesses rather than refuses, so the deployment goes on to run somewhere.
         return InstanceType(text=text.strip(), csp="ON-PREM", gpu=gpu.strip() or "L40S", gpus_per_node=1, nodes=1,
                             multi_node_suffix=False)
-    if MULTINODE_ACCEPTED in violate and instance.multi_node_suffix:
+    if rules.MULTINODE_ACCEPTED in violate and instance.multi_node_suffix:
         raise InstanceTypeError(f"instance type '{instance.text}': this backend offers no multi-node instance types")
-    if SINGLE_NODE_ACCEPTED in violate and not instance.multi_node_suffix and instance.gpus_per_node > 1:
+    if rules.ITYPE_SINGLE_NODE_ACCEPTED in violate and not instance.multi_node_suffix and instance.gpus_per_node > 1:
         raise InstanceTypeError(f"instance type '{instance.text}': single-node instances have one GPU here")
     return instance

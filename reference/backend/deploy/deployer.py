@@ -17,21 +17,22 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from reference.backend import apply, namespaces, routing
-from reference.backend.apply import ApplyError
-from reference.backend.dataplane import LocalProbeDataPlane
-from reference.backend.instance_types import (
+from reference import rules
+from reference.backend.cluster import apply, namespaces, service_targets
+from reference.backend.cluster.apply import ApplyError
+from reference.backend.cluster.kube import ApiException, Kube, api_error
+from reference.backend.cluster.namespaces import NamespaceError
+from reference.backend.cluster.readiness import Snapshot, observe
+from reference.backend.deploy.instance_types import (
     GPU_PRODUCT_LABEL,
     GPU_RESOURCE,
     InstanceType,
     InstanceTypeError,
     accept_instance_type,
 )
-from reference.backend.kube import ApiException, Kube, api_error
-from reference.backend.namespaces import NamespaceError
-from reference.backend.placement import pin_object
-from reference.backend.readiness import Snapshot, observe
-from reference.backend.serving import ServingPlane, SyncResult
+from reference.backend.deploy.placement import pin_object
+from reference.backend.invocation.serving import ServingPlane, SyncResult
+from reference.backend.kwok.dataplane import LocalProbeDataPlane
 from reference.backend.settings import FIELD_MANAGER, BackendSettings
 from reference.charts import (
     ChartError,
@@ -55,14 +56,8 @@ from reference.ports import (
 )
 from reference.validation import nvidia_invalid_instance_type
 
-log = logging.getLogger("reference.backend.deployer")
+log = logging.getLogger("reference.backend.deploy.deployer")
 
-# Mutant: call the function ACTIVE as soon as its objects are applied, before anything is ready.
-ACTIVE_WHEN_READY = "MINI-ACTIVE-WHEN-READY"
-# Mutant: leave restrictions to deployment time (no chart pipeline at function creation).
-CHECKED_AT_CREATION = "RESTRICTIONS-CHECKED-AT-CREATION"
-# Mutant: accept multi-node types that split nodes (or have one node).
-MULTINODE_FULL_NODE_ONLY = "MULTINODE-FULL-NODE-ONLY"
 _PREPARED_TTL = 300.0
 _PREPARED_MAX = 32
 
@@ -97,7 +92,7 @@ class KubeDeployer:
                 parse_chart_url(function.helm_chart or "", violate=self.settings.violate)
             except ChartUrlError as exc:
                 return [Issue(exc.reason, field="helmChart")]
-        if not self.settings.validate_at_creation or CHECKED_AT_CREATION in self.settings.violate:
+        if not self.settings.validate_at_creation or rules.RESTRICTIONS_CHECKED_AT_CREATION in self.settings.violate:
             return []
         try:
             prepared = await self._prepare(function, None)
@@ -140,7 +135,7 @@ class KubeDeployer:
             except InstanceTypeError as exc:
                 problem = str(exc)
             else:
-                if instance.multi_node_suffix and MULTINODE_FULL_NODE_ONLY not in self.settings.violate:
+                if instance.multi_node_suffix and rules.MULTINODE_FULL_NODE_ONLY not in self.settings.violate:
                     problem = await self._multi_node_problem(instance)
             if problem and self._nvidia:
                 # NVIDIA knows registered types only and refuses the first spec naming another one.
@@ -268,7 +263,7 @@ class KubeDeployer:
             except ApiException as exc:
                 yield DeploymentUpdate("ERROR", f"the Kubernetes API refused the deployment: {api_error(exc)}")
                 return
-        active = ACTIVE_WHEN_READY in self.settings.violate
+        active = rules.MINI_ACTIVE_WHEN_READY in self.settings.violate
         if active:
             yield DeploymentUpdate("ACTIVE")
         async for update in self._watch(function, ns, spec, instance, active=active):
@@ -336,7 +331,7 @@ class KubeDeployer:
                         return
                 unschedulable_since = pending
                 serving = snapshot.ready_endpoint_pods() if snapshot.service is not None else []
-                service = routing.as_served(snapshot.service or {}, function.inference_port, s.violate)
+                service = service_targets.as_served(snapshot.service or {}, function.inference_port, s.violate)
                 result = await self.plane.sync(function, ns, service, serving)
                 if status == "DEPLOYING" and result.failed:
                     await self.plane.release(function.version_id)

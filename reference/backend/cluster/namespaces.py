@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any
 
-from reference.backend.kube import ApiException, Kube, api_error
+from reference.backend.cluster.kube import ApiException, Kube, api_error
 from reference.charts.mutate import VERSION_LABEL
 from reference.charts.objects import dig
 

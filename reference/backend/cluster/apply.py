@@ -14,7 +14,7 @@ from typing import Any
 
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from reference.backend.kube import ApiException, Kube, api_error
+from reference.backend.cluster.kube import ApiException, Kube, api_error
 from reference.charts.objects import dig
 
 

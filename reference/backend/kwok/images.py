@@ -12,7 +12,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from reference.backend.podenv import ObjectSource, secret_data
+from reference.backend.kwok.podenv import ObjectSource, secret_data
 from reference.charts.objects import as_list, dig
 
 # The kinds of containers the kubelet pulls images for before a pod can run.
