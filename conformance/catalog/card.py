@@ -22,6 +22,10 @@ import yaml
 
 from conformance.catalog.load import Catalog, Rule
 from conformance.errors import ConfigError
+
+# The mutation package is the one place that says which mutant breaks a rule (it needs only the catalog).
+from conformance.mutation.mutants import Mapping as MutantMapping
+from conformance.mutation.mutants import load_mapping, mutant_for
 from conformance.paths import ROOT, SAMPLE_CHARTS
 
 REFERENCE_DIR = ROOT / "reference"
@@ -133,12 +137,9 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def build_card(rule: Rule, tests: Iterable[str], *, sites: Mapping[str, list[str]],
+def build_card(rule: Rule, tests: Iterable[str], *, mutants: MutantMapping, sites: Mapping[str, list[str]],
                verdicts: Mapping[str, Mapping[str, str]], cases_dir: Path = CASES_DIR) -> Card:
-    # Imported here: the mutation package is the one place that says which mutant breaks a rule.
-    from conformance.mutation.mutants import load_mapping, mutant_for
-
-    mutant = mutant_for(rule, load_mapping())
+    mutant = mutant_for(rule, mutants)
     variants = tuple(
         VariantCard(case=v.case, param=v.param, overlay=_relative(cases_dir / f"{v.case}.yaml"),
                     twin=_twin(v.case, cases_dir))
@@ -162,8 +163,8 @@ def cards(catalog: Catalog, rule_ids: Iterable[str], tests: Mapping[str, list[st
     unknown = [r for r in wanted if r not in known]
     if unknown:
         raise ConfigError(f"not in the catalog: {', '.join(unknown)} (`nvcf-conformance list` shows every id)")
-    sites, verdicts = mutant_sites(), personality_verdicts()
-    return [build_card(known[r], tests.get(r, []), sites=sites, verdicts=verdicts) for r in wanted]
+    mutants, sites, verdicts = load_mapping(), mutant_sites(), personality_verdicts()
+    return [build_card(known[r], tests.get(r, []), mutants=mutants, sites=sites, verdicts=verdicts) for r in wanted]
 
 
 def _by_file(sites: Iterable[str]) -> list[str]:
