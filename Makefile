@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 NVCF := $(BIN)/nvcf-conformance
 PYTEST_ARGS ?=
+# The project's tests wait on processes (registry, KWOK, reference, helm) more than they compute: two
+# xdist workers take 8 min where one takes 12 on 2 cores (each worker brings up its own environment).
+TEST_WORKERS ?= 2
 MUTATION_ARGS ?=
 
 .PHONY: help install tools env-up env-down conformance test lint bench bench-env bench-charts bench-reference mutation \
@@ -41,7 +44,7 @@ conformance: install tools ## the main job: env + charts + suites + report (CLUS
 
 test: install tools ## the project's own tests (unit, meta, env, charts, probe, kind config)
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
