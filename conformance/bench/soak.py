@@ -37,6 +37,7 @@ from conformance.env.local_registry import LocalRegistry, free_port
 from conformance.env.reference_server import ReferenceServer
 from conformance.env.registry import RegistryEndpoint
 from conformance.paths import REPORTS, ROOT
+from conformance.target.config import REFERENCE_TUNING
 
 FAULTS = ("reference-killed", "registry-restarted")
 OUTAGE_SECONDS = {"reference-killed": 3.0, "registry-restarted": 6.0}
@@ -120,8 +121,7 @@ class Soak:
                      "api_key": next(t for t, v in tokens.items() if v["name"] == "api-key")},
             "registry": {"address": reg.address, "username": reg.username, "password": reg.password},
             "kubeconfig": str(self.env["kubeconfig"]),
-            "deployment": {"instance_type_grammar": True},
-            "timeouts": {"ready_delay": 5, "busy_hold": 4},
+            **REFERENCE_TUNING,
             "gpu_shapes": [{"gpu": n["gpuProduct"], "gpus_per_node": n["gpus"], "nodes": n["count"]}
                            for n in self.env.get("nodes") or [] if n.get("gpus")],
         }

@@ -11,6 +11,7 @@ import yaml
 from conformance.env import process
 from conformance.env.reference_server import ReferenceServer
 from conformance.mutation.environment import SharedEnv
+from conformance.target.config import REFERENCE_TUNING
 
 
 class MutantServer:
@@ -51,12 +52,10 @@ class MutantServer:
             "registry": {"address": reg.address, "username": reg.username, "password": reg.password},
             "kubeconfig": str(self.env.kubeconfig),
         }
-        data["deployment"] = {"instance_type_grammar": True}  # the reference names types by the documented grammar
-        # As the embedded target: its pods are ready within a second, its 504 comes as the window closes.
-        data["timeouts"] = {"ready_delay": 5, "busy_hold": 4}
+        data.update(REFERENCE_TUNING)  # a reference on KWOK, as the embedded target
         if shapes:
             data["gpu_shapes"] = shapes
-            data["deployment"]["gpu"] = min(shapes, key=lambda s: s["gpus_per_node"])["gpu"]
+            data["deployment.gpu"] = min(shapes, key=lambda s: s["gpus_per_node"])["gpu"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         path.chmod(0o600)  # it holds the mutant's token and the registry password

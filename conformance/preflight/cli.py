@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
 from conformance.paths import REPORTS
 from conformance.preflight.checks import Check, Preflight
-from conformance.target.config import load_target, parse_settings
+from conformance.target.config import SETTINGS_HELP, load_target, parse_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,17 +28,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--charts-manifest", type=Path, metavar="FILE", help="use the charts of `charts push --json`")
     parser.add_argument("--run-id", default="preflight", metavar="ID", help="run id for the chart it pushes")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                        help="a target config key, above the file and the environment (repeatable), e.g. "
-                             "nvcf.gateway=HOST:PORT; "
-                             "secrets are refused here: give them through the environment or the file")
+                        help=SETTINGS_HELP)
     parser.set_defaults(func=cmd_preflight)
 
 
 def run_preflight(target_config: Path | None, run_id: str, results_dir: Path, charts_manifest: Path | None,
-                  out: TextIO | None = None, settings: Sequence[str] = ()) -> Check | None:
+                  out: TextIO | None = None, overrides: Mapping[str, str] | None = None) -> Check | None:
     """Run the checks, printing each line; the failing check, or None when the run may go on."""
     stream = out if out is not None else sys.stderr
-    target = load_target(target_config, overrides=parse_settings(settings))
+    target = load_target(target_config, overrides=overrides)
 
     def show(check: Check) -> None:
         print(f"preflight: {check.line()}", file=stream, flush=True)
@@ -49,5 +47,5 @@ def run_preflight(target_config: Path | None, run_id: str, results_dir: Path, ch
 
 def cmd_preflight(args: argparse.Namespace) -> int:
     failed = run_preflight(args.target_config, args.run_id, REPORTS / "preflight" / args.run_id,
-                           args.charts_manifest, sys.stdout, settings=args.settings)
+                           args.charts_manifest, sys.stdout, overrides=parse_settings(args.settings))
     return 2 if failed is not None else 0

@@ -28,7 +28,7 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -48,7 +48,7 @@ from conformance.report.verify import verify_report
 from conformance.run import credentials, rerun
 from conformance.run.pytest_runner import PYTEST_TESTS_FAILED, pytest_command, run_pytest
 from conformance.run_facts import Selection, new_run_id, split_values
-from conformance.target.config import parse_settings
+from conformance.target.config import SETTINGS_HELP, parse_settings
 
 DEFAULT_PLUGIN = "conformance.plugin"
 RESULTS_SUBDIR = "results"
@@ -81,14 +81,15 @@ def io_workers(cpus: int | None = None) -> int:
     return min(8, max(4, 2 * (cpus or os.cpu_count() or 1)))
 
 
-def resolve_workers(given: str | None, target_config: Path | None, settings: Sequence[str] = ()) -> str:
+def resolve_workers(given: str | None, target_config: Path | None,
+                    overrides: Mapping[str, str] | None = None) -> str:
     """-n if given, else the target's `run.workers` (NVCF_WORKERS); `auto` becomes `io_workers()`."""
     value = given
     if value is None:
         try:
             from conformance.target.config import load_target
 
-            value = str(load_target(target_config, overrides=parse_settings(settings))["run.workers"])
+            value = str(load_target(target_config, overrides=overrides)["run.workers"])
         except ConformanceError:
             value = "auto"  # the run itself reports a broken configuration, with its cause
         try:
@@ -157,9 +158,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--case", action="append", default=[], metavar="ID", help="only this chart case (repeatable)")
     run.add_argument("--target-config", type=Path, metavar="FILE", help="target config (YAML) of the implementation")
     run.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                     help="a target config key, above the file and the environment (repeatable), e.g. "
-                             "nvcf.gateway=HOST:PORT; "
-                             "secrets are refused here: give them through the environment or the file")
+                     help=SETTINGS_HELP)
     run.add_argument("--run-id", metavar="ID", help="run id (default: UTC time + random suffix)")
     run.add_argument("-n", dest="workers", type=_workers, metavar="N",
                      help="parallel workers (pytest-xdist); default: run.workers of the target, auto = 2 per CPU, 4-8")
@@ -332,7 +331,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The same rule as the plugin's: a run id names folders, object names and label values.
     run_id = naming.run_id(args.run_id) if args.run_id else new_run_id()
     selection = Selection(split_values(args.rule), split_values(args.case))
-    parse_settings(args.settings)  # a wrong --set is one line now, not a pytest usage error later
+    overrides = parse_settings(args.settings)  # a wrong --set is one line now, not a pytest usage error later
     report_dir = (args.report_dir or default_reports() / run_id).resolve()
     results_dir = report_dir / RESULTS_SUBDIR
     # Read before anything is cleared: the baseline may be the previous report in this very folder.
@@ -342,8 +341,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         manifest = report_dir / "charts.json"
     _clear_results(results_dir)
     setup_problem = None if args.no_preflight else _preflight(target_config, run_id, results_dir, manifest,
-                                                              args.settings)
-    workers = resolve_workers(args.workers, target_config, args.settings)
+                                                              overrides)
+    workers = resolve_workers(args.workers, target_config, overrides)
     # A chosen -n stands; the default shrinks to what a selection (or a rerun) has items for.
     selected = selected_items(selection) if args.workers is None else None
 
@@ -391,11 +390,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _preflight(target_config: Path | None, run_id: str, results_dir: Path, manifest: Path | None,
-               settings: Sequence[str]) -> str | None:
+               overrides: Mapping[str, str]) -> str | None:
     """The set-up problem that makes this run pointless, in one line, or None."""
     from conformance.preflight.cli import run_preflight
 
-    failed = run_preflight(target_config, run_id, results_dir, manifest, settings=settings)
+    failed = run_preflight(target_config, run_id, results_dir, manifest, overrides=overrides)
     if failed is None:
         return None
     return f"preflight: {failed.name}: {failed.detail}" + (f" — {failed.fix}" if failed.fix else "")

@@ -383,6 +383,10 @@ def file_layer(path: str | Path) -> dict[str, Any]:
     return flatten(data, str(path))
 
 
+SETTINGS_HELP = ("a target config key, above the file and the environment (repeatable), e.g. nvcf.gateway=HOST:PORT; "
+                 "secrets are refused here: give them through the environment or the file")
+
+
 def parse_settings(pairs: Sequence[str] | None) -> dict[str, str]:
     """`--set KEY=VALUE` flags → {key: value}, the top layer of a target config.
 
@@ -414,6 +418,19 @@ def env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str
             values[key] = environ[spec.env].strip()
             origin[key] = f"${spec.env}"
     return values, origin
+
+
+# What the reference on the embedded cluster lets a target config assume or shorten; the embedded layer
+# and the mutant and soak targets (which point at a reference of their own) all take it from here.
+REFERENCE_TUNING: Mapping[str, Any] = {
+    # It names its instance types by the documented grammar (and refuses others).
+    "deployment.instance_type_grammar": True,
+    # Its pods are ready within a second of creation and its status is polled from 0.2 s on: an ACTIVE
+    # before the mini-service is ready shows within a 5 s readiness delay.
+    "timeouts.ready_delay": 5.0,
+    # It answers a call no instance takes up with 504 as the call's 1-s window closes.
+    "timeouts.busy_hold": 4.0,
+}
 
 
 def embedded_layer(load_state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -456,13 +473,7 @@ def embedded_layer(load_state: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         values["gpu_shapes"] = shapes
         single = min(shapes, key=lambda s: s["gpus_per_node"])
         values["deployment.gpu"] = single["gpu"]
-    # The embedded reference names its instance types by the documented grammar (and refuses others).
-    values["deployment.instance_type_grammar"] = True
-    # Its pods are ready within a second of creation and its status is polled from 0.2 s on: an ACTIVE
-    # before the mini-service is ready shows within a 5 s readiness delay.
-    values["timeouts.ready_delay"] = 5.0
-    # It answers a call no instance takes up with 504 as the call's 1-s window closes.
-    values["timeouts.busy_hold"] = 4.0
+    values.update(REFERENCE_TUNING)
     return {k: v for k, v in values.items() if v is not None}
 
 

@@ -186,6 +186,7 @@ gpu_shapes: [{gpu: B200, gpus_per_node: 8, nodes: 2, instance_types: {1: b200-fu
 def test_workers_follow_the_backend_not_the_cpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`auto` is I/O-bound (2 per CPU, 4 to 8); -n wins over NVCF_WORKERS, which wins over the default."""
     from conformance.run.cli import io_workers, resolve_workers
+    from conformance.target.config import parse_settings
 
     assert [io_workers(c) for c in (1, 2, 3, 16)] == [4, 4, 6, 8]
     monkeypatch.setenv("NVCF_GATEWAY_ADDR", "127.0.0.1:9")
@@ -195,7 +196,7 @@ def test_workers_follow_the_backend_not_the_cpus(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("NVCF_WORKERS", "2")
     assert resolve_workers(None, None) == "2"
     assert resolve_workers("auto", None) == str(io_workers())
-    assert resolve_workers(None, None, ["run.workers=5"]) == "5"  # --set is the top layer here too
+    assert resolve_workers(None, None, parse_settings(["run.workers=5"])) == "5"  # --set is the top layer here too
     monkeypatch.setenv("NVCF_WORKERS", "many")
     with pytest.raises(ConfigError, match=r"run\.workers"):
         resolve_workers(None, None)
